@@ -1,0 +1,41 @@
+# `make demo` and `make test` work on a fresh machine: they create .venv and install what they need.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-dev
+DEMO_OUT ?= demo_out
+
+.PHONY: install demo test test-slow bench lint sample clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(PY) -m waon_hf.cli extract samples/sample.warc.gz -o $(DEMO_OUT) --overwrite \
+		--name waon-sample --config configs/sample.yaml
+	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)', split='train'); print(ds); print(ds[0])"
+
+# pytest exits 5 when it collects no test; that is not a failure of the build.
+test: install
+	$(PY) -m pytest -q -m "not slow and not network and not gpu" || [ $$? -eq 5 ]
+
+test-slow: install
+	$(PY) -m pytest -q -m "slow"
+
+bench: install
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) benchmarks/bench_extract.py
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+sample: install
+	$(PY) dataset_scripts/make_sample_warc.py -o samples/sample.warc.gz
+
+clean:
+	rm -rf $(DEMO_OUT) .pytest_cache

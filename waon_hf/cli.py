@@ -1,0 +1,93 @@
+"""The ``waon`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+
+logger = logging.getLogger("waon_hf")
+
+COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
+
+
+def command(name: str, add_arguments: Callable[[argparse.ArgumentParser], None]):
+    def wrap(run: Callable[[argparse.Namespace], int]):
+        COMMANDS[name] = (add_arguments, run)
+        return run
+    return wrap
+
+
+def _extract_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="local WARC paths or globs, http(s)/s3 URLs of WARC files, or a Common Crawl id "
+                        "such as CC-MAIN-2025-18 (expanded from the crawl's warc.paths.gz listing)")
+    p.add_argument("-o", "--output", required=True, help="output folder (Hub-ready: data/*.parquet + README.md)")
+    p.add_argument("--workers", type=int, default=1, help="processes, one shard (input file) each at a time")
+    p.add_argument("--limit-files", type=int, default=None, help="process only the first N files of the slice")
+    p.add_argument("--num-shards", type=int, default=1, help="split the file list into N slices (Slurm arrays)")
+    p.add_argument("--shard-index", type=int, default=0, help="which slice this job takes, in [0, N)")
+    p.add_argument("--config", help="YAML job config (steps and thresholds); defaults are WAON's")
+    p.add_argument("--langid", help="page language detector: pycld2 (default) or fasttext")
+    p.add_argument("--cc-base-url", help="Common Crawl HTTP endpoint (default https://data.commoncrawl.org/)")
+    p.add_argument("--name", help="dataset name shown in the card")
+    p.add_argument("--overwrite", action="store_true", help="discard a previous run in the output folder")
+
+
+@command("extract", _extract_args)
+def _extract(args: argparse.Namespace) -> int:
+    """Extract Japanese (image URL, caption) pairs from WARC files into a Hub-ready dataset folder."""
+    from waon_hf.config import load_job
+    from waon_hf.funnel import funnel_markdown
+    from waon_hf.runner import run_extract
+    from waon_hf.sources.commoncrawl import resolve_inputs
+
+    job = load_job(args.config)
+    if args.langid:
+        job.extract.langid = args.langid
+    if args.name:
+        job.dataset_name = args.name
+    sources = resolve_inputs(args.inputs, limit_files=args.limit_files, num_shards=args.num_shards,
+                             shard_index=args.shard_index, base_url=args.cc_base_url)
+    logger.info("%d input file(s) -> %s", len(sources), args.output)
+    stats = run_extract(sources, args.output, job, workers=args.workers, overwrite=args.overwrite)
+    print(funnel_markdown(stats))
+    print(f"\n{stats.get('exact_dedup.kept', 0):,} pairs written to {args.output}/data "
+          f"(load with datasets.load_dataset({args.output!r}))")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="waon",
+        description="Build Japanese image-text datasets from Common Crawl, Hugging Face-native.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (add_arguments, _) in COMMANDS.items():
+        doc = (COMMANDS[name][1].__doc__ or "").strip()
+        add_arguments(sub.add_parser(name, help=doc or None, description=doc or None))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING - 10 * min(args.verbose + 1, 2),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    import datasets
+
+    datasets.disable_progress_bars()  # our own bars show shard progress; per-step bars are noise
+    datasets.logging.set_verbosity_error()
+    _, run = COMMANDS[args.command]
+    try:
+        return run(args)
+    except (ValueError, FileNotFoundError, OSError, RuntimeError) as e:
+        logger.error("%s", e)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Shards, resume and executors for `waon extract`.
+
+One input file is one shard. A shard's rows go to ``<out>/.waon/shards/NNNNN.parquet`` under a
+temporary name that is renamed when the file is complete, and then its stats JSON is written the
+same way; the stats file is the completion marker. A re-run skips every shard that has one, so a
+run killed at any moment and started again ends with exactly the rows of an uninterrupted run.
+
+When every shard is done, the global exact dedup runs over all of them and the final dataset
+(``data/train-NNNNN-of-MMMMM.parquet``, ``README.md`` card, ``stats.json``) is written: files go to
+a temporary folder first and are moved in only when all of them exist; ``.waon/final.json``
+marks that stage done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+
+import datasets
+from tqdm.auto import tqdm
+
+from waon_hf.schema import PAIR_COLUMNS, PAIR_FEATURES, empty_pairs
+from waon_hf.sources.commoncrawl import SourceFile
+from waon_hf.sources.warc import DEFAULT_MAX_PAYLOAD_BYTES, iter_html_responses
+from waon_hf.stats import Stats, write_json_atomic
+from waon_hf.steps.base import Step, apply_steps
+from waon_hf.steps.dedup import ExactDedup, write_kept
+from waon_hf.steps.extract import ExtractConfig, PageExtractor
+from waon_hf.steps.text_filters import default_caption_steps
+
+logger = logging.getLogger(__name__)
+
+WORK_DIR = ".waon"
+
+
+@dataclasses.dataclass
+class ExtractJob:
+    """Everything a shard worker needs; picklable (steps hold config only)."""
+
+    extract: ExtractConfig = dataclasses.field(default_factory=ExtractConfig)
+    steps: list[Step] = dataclasses.field(default_factory=default_caption_steps)
+    dedup: ExactDedup = dataclasses.field(default_factory=ExactDedup)
+    max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
+    dataset_name: str = "waon-extract"
+    card_note: str = ""  # shown at the top of the dataset card (e.g. "built from the synthetic sample")
+
+
+class ShardLayout:
+    """Where a run keeps its files."""
+
+    def __init__(self, output_dir: str | os.PathLike):
+        self.root = Path(output_dir)
+        self.work = self.root / WORK_DIR
+        self.shards = self.work / "shards"
+        self.data = self.root / "data"
+
+    def shard_data(self, index: int) -> Path:
+        return self.shards / f"{index:05d}.parquet"
+
+    def shard_stats(self, index: int) -> Path:
+        return self.shards / f"{index:05d}.stats.json"
+
+    def is_done(self, index: int) -> bool:
+        return self.shard_stats(index).exists() and self.shard_data(index).exists()
+
+    @property
+    def final_marker(self) -> Path:
+        return self.work / "final.json"
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def extract_shard(index: int, source: SourceFile, job: ExtractJob, layout: ShardLayout) -> Stats:
+    """Process one input file into its shard parquet + stats; the unit of work and of recovery."""
+    started = time.monotonic()
+    warc_counts: Counter = Counter()
+    page_counts: Counter = Counter()
+    extractor = PageExtractor(job.extract)
+    pairs = empty_pairs()
+    for page in iter_html_responses(source.location, warc_counts, job.max_payload_bytes):
+        result = extractor.extract(page.body, page.url, page.content_type)
+        page_counts.update(result.counts)
+        for url, caption, caption_source in result.pairs:
+            pairs["url"].append(url)
+            pairs["caption"].append(caption)
+            pairs["caption_source"].append(caption_source)
+            pairs["page_url"].append(page.url)
+            pairs["page_title"].append(result.title)
+            pairs["crawl"].append(source.crawl)
+            pairs["warc_file"].append(source.location)
+            pairs["warc_record_id"].append(page.record_id)
+
+    stats = Stats()
+    stats.add_stage("warc", warc_counts)
+    stats.add_stage("extract", page_counts)
+    ds = datasets.Dataset.from_dict(pairs, features=PAIR_FEATURES)
+    ds = apply_steps(job.steps, ds, stats)
+
+    out = layout.shard_data(index)
+    tmp = _tmp_name(out)
+    ds.to_parquet(str(tmp))
+    os.replace(tmp, out)
+    stats.add("shard.milliseconds", int((time.monotonic() - started) * 1000))
+    stats.add("shard.files", 1)
+    write_json_atomic(layout.shard_stats(index), {"source": dataclasses.asdict(source), "stats": stats})
+    return stats
+
+
+def _check_manifest(layout: ShardLayout, sources: list[SourceFile]) -> None:
+    manifest = layout.work / "manifest.json"
+    wanted = [dataclasses.asdict(s) for s in sources]
+    if manifest.exists():
+        with open(manifest, encoding="utf-8") as f:
+            previous = json.load(f)["sources"]
+        if previous != wanted:
+            raise ValueError(
+                f"{layout.root} holds a run over other inputs ({len(previous)} files, now {len(wanted)}); "
+                "use another output folder or --overwrite"
+            )
+        return
+    layout.shards.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(manifest, {"sources": wanted})
+
+
+class ShardsFailedError(RuntimeError):
+    """Some shards failed; the others are done and a re-run retries only the failed ones."""
+
+
+def _run_local(pending, job, layout, workers: int, progress: tqdm) -> dict[int, str]:
+    """Run shards; returns ``{shard index: error}`` for the shards that failed."""
+    failures: dict[int, str] = {}
+    if workers <= 1:
+        for index, source in pending:
+            try:
+                _report(progress, index, extract_shard(index, source, job, layout))
+            except Exception as e:  # one bad input must not stop the others
+                failures[index] = _failure(index, source, e)
+        return failures
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        futures = {pool.submit(extract_shard, index, source, job, layout): (index, source)
+                   for index, source in pending}
+        while futures:
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            for future in done:
+                index, source = futures.pop(future)
+                try:
+                    _report(progress, index, future.result())
+                except Exception as e:
+                    failures[index] = _failure(index, source, e)
+    return failures
+
+
+def _failure(index: int, source: SourceFile, error: Exception) -> str:
+    message = f"{type(error).__name__}: {error}"
+    logger.error("shard %d (%s) failed: %s", index, source.location, message)
+    return message
+
+
+def _report(progress: tqdm, index: int, stats: Stats) -> None:
+    progress.update(1)
+    progress.set_postfix(pages=stats.get("extract.japanese_pages", 0), pairs=stats.get("extract.pairs", 0))
+    logger.debug("shard %d done: %s", index, dict(stats))
+
+
+def run_extract(
+    sources: list[SourceFile], output_dir: str | os.PathLike, job: ExtractJob | None = None, *,
+    workers: int = 1, overwrite: bool = False,
+) -> Stats:
+    """Extract, filter and deduplicate pairs from WARC files into a Hub-ready dataset folder."""
+    job = job or ExtractJob()
+    layout = ShardLayout(output_dir)
+    if overwrite and layout.root.exists():
+        shutil.rmtree(layout.work, ignore_errors=True)
+        shutil.rmtree(layout.data, ignore_errors=True)
+    if not sources:
+        raise ValueError("no input files")
+    _check_manifest(layout, sources)
+
+    pending = [(i, s) for i, s in enumerate(sources) if not layout.is_done(i)]
+    if len(pending) < len(sources):
+        logger.info("resuming: %d of %d shards already done", len(sources) - len(pending), len(sources))
+    if pending:
+        layout.final_marker.unlink(missing_ok=True)
+    with tqdm(total=len(sources), initial=len(sources) - len(pending), desc="shards", unit="file") as progress:
+        failures = _run_local(pending, job, layout, workers, progress)
+    if failures:
+        write_json_atomic(layout.work / "failed.json", {str(i): e for i, e in sorted(failures.items())})
+        raise ShardsFailedError(
+            f"{len(failures)} of {len(sources)} shard(s) failed (first: {next(iter(failures.values()))}); "
+            f"the other shards are saved. Run the same command again to retry the failed ones "
+            f"(details in {layout.work / 'failed.json'})."
+        )
+    (layout.work / "failed.json").unlink(missing_ok=True)
+
+    if layout.final_marker.exists():
+        logger.info("final dataset already written")
+        return Stats.load(layout.root / "stats.json")
+    return finalize(layout, sources, job)
+
+
+def _shard_stats(layout: ShardLayout, n: int) -> Stats:
+    parts = []
+    for i in range(n):
+        with open(layout.shard_stats(i), encoding="utf-8") as f:
+            parts.append(json.load(f)["stats"])
+    return Stats.merged(parts)
+
+
+def finalize(layout: ShardLayout, sources: list[SourceFile], job: ExtractJob) -> Stats:
+    """Global dedup over all shards, then write ``data/``, ``stats.json`` and the card."""
+    from waon_hf.hub import write_dataset_card
+
+    stats = _shard_stats(layout, len(sources))
+    staging = layout.work / "final-tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    shard_paths = [layout.shard_data(i) for i in range(len(sources))]
+    kept, counts = job.dedup.keep_rows(shard_paths, layout.work / "dedup-tmp")
+    written = []
+    for shard, rows in tqdm(kept, desc="dedup write", unit="shard", total=None):
+        out = staging / f"part-{shard:05d}.parquet"
+        write_kept(shard_paths[shard], rows, out)
+        written.append(out)
+    stats.add_stage(job.dedup.name, counts)
+    if not written:  # an empty dataset still loads, with its columns
+        empty = staging / "part-00000.parquet"
+        datasets.Dataset.from_dict(empty_pairs(), features=PAIR_FEATURES).to_parquet(str(empty))
+        written.append(empty)
+
+    shutil.rmtree(layout.data, ignore_errors=True)
+    layout.data.mkdir(parents=True)
+    for j, path in enumerate(written):
+        os.replace(path, layout.data / f"train-{j:05d}-of-{len(written):05d}.parquet")
+    stats.save(layout.root / "stats.json")
+    write_dataset_card(layout.root, stats, sources=sources, job=job)
+    write_json_atomic(layout.final_marker, {"files": len(written), "rows": counts["kept"]})
+    shutil.rmtree(staging, ignore_errors=True)
+    return stats
+
+
+__all__ = ["ExtractJob", "ShardLayout", "extract_shard", "finalize", "run_extract", "PAIR_COLUMNS"]

@@ -1,0 +1,175 @@
+"""Open local paths and remote URLs as binary streams, with retries for HTTP.
+
+HTTP(S) streams survive transient failures mid-file: on a connection error, a timeout, or a
+429/5xx, the stream reconnects with ``Range: bytes=<offset>-`` and carries on from the byte it had
+reached, with exponential backoff, up to ``max_retries`` consecutive failures. Permanent errors
+(404, 403, ...) raise :class:`RemoteFileError` at once with the URL and status.
+
+``s3://commoncrawl/...`` is read over HTTPS from Common Crawl's public endpoint (anonymous, the
+way Common Crawl recommends); other ``s3://`` and ``fsspec`` URLs go through ``fsspec`` when the
+matching filesystem package is installed.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+USER_AGENT = "waon_hf (+https://github.com/waon-hf/waon_hf)"
+COMMONCRAWL_HTTPS = "https://data.commoncrawl.org/"
+
+
+class RemoteFileError(IOError):
+    """A remote file could not be read (permanent HTTP error or retries exhausted)."""
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int = 5
+    backoff_s: float = 1.0  # first wait; doubles each time
+    max_backoff_s: float = 60.0
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+
+    def wait(self, attempt: int) -> float:
+        return min(self.max_backoff_s, self.backoff_s * (2 ** attempt))
+
+
+class HTTPRangeStream(io.RawIOBase):
+    """A forward-only binary stream over an HTTP(S) URL that resumes after transient failures."""
+
+    def __init__(self, url: str, policy: RetryPolicy | None = None, session: requests.Session | None = None):
+        self.url = url
+        self.policy = policy or RetryPolicy()
+        self._session = session or requests.Session()
+        self._pos = 0
+        self._resp = None
+        self._raw = None
+        self._eof = False
+        self._end: int | None = None
+        self.retries = 0
+        self._connect()
+
+    def _connect(self) -> None:
+        attempt = 0
+        while True:
+            headers = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"}
+            if self._pos:
+                headers["Range"] = f"bytes={self._pos}-"
+            try:
+                resp = self._session.get(
+                    self.url, headers=headers, stream=True,
+                    timeout=(self.policy.connect_timeout_s, self.policy.read_timeout_s),
+                )
+            except (requests.ConnectionError, requests.Timeout) as e:
+                attempt = self._backoff(attempt, f"connection failed: {e}")
+                continue
+            if resp.status_code in RETRYABLE_STATUS:
+                resp.close()
+                attempt = self._backoff(attempt, f"HTTP {resp.status_code}")
+                continue
+            if resp.status_code == 416 and self._pos:
+                resp.close()
+                self._eof = True
+                return
+            if resp.status_code not in (200, 206):
+                resp.close()
+                raise RemoteFileError(f"{self.url}: HTTP {resp.status_code} {resp.reason}")
+            if self._pos and resp.status_code == 200:
+                # The server ignored Range: skip what was already consumed.
+                self._skip(resp.raw, self._pos)
+            self._resp, self._raw = resp, resp.raw
+            self._end = _total_length(resp)
+            return
+
+    @staticmethod
+    def _skip(raw, n: int) -> None:
+        while n > 0:
+            chunk = raw.read(min(n, 1 << 20))
+            if not chunk:
+                raise RemoteFileError("server ignored Range and returned a shorter body")
+            n -= len(chunk)
+
+    def _backoff(self, attempt: int, why: str) -> int:
+        if attempt >= self.policy.max_retries:
+            raise RemoteFileError(f"{self.url}: giving up after {attempt} retries ({why})")
+        delay = self.policy.wait(attempt)
+        logger.warning("%s at byte %d: %s; retry %d in %.1fs", self.url, self._pos, why, attempt + 1, delay)
+        self.retries += 1
+        time.sleep(delay)
+        return attempt + 1
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._eof:
+            return 0
+        attempt = 0
+        while True:
+            try:
+                n = self._raw.readinto(buffer)
+            except Exception as e:  # urllib3 raises a zoo of types for a dropped connection
+                self._resp.close()
+                attempt = self._backoff(attempt, f"read failed: {type(e).__name__}: {e}")
+                self._connect()
+                if self._eof:
+                    return 0
+                continue
+            if n == 0:
+                if self._end is not None and self._pos < self._end:
+                    self._resp.close()
+                    attempt = self._backoff(attempt, f"connection closed at byte {self._pos} of {self._end}")
+                    self._connect()
+                    continue
+                self._eof = True
+            self._pos += n
+            return n
+
+    def tell(self) -> int:
+        return self._pos
+
+    def close(self) -> None:
+        if self._resp is not None:
+            self._resp.close()
+        super().close()
+
+
+def _total_length(resp: requests.Response) -> int | None:
+    """Total size of the remote file, from Content-Range (206) or Content-Length (200)."""
+    content_range = resp.headers.get("Content-Range", "")
+    total = content_range.rsplit("/", 1)[-1]
+    if total.isdigit():
+        return int(total)
+    length = resp.headers.get("Content-Length", "")
+    return int(length) if resp.status_code == 200 and length.isdigit() else None
+
+
+def to_http_url(url: str) -> str:
+    """``s3://commoncrawl/<key>`` -> the public HTTPS URL of the same object; others unchanged."""
+    if url.startswith("s3://commoncrawl/"):
+        base = os.environ.get("WAON_CC_BASE_URL", COMMONCRAWL_HTTPS)
+        return base.rstrip("/") + "/" + url[len("s3://commoncrawl/"):]
+    return url
+
+
+def open_binary(location: str, policy: RetryPolicy | None = None):
+    """Open a local path, http(s) URL or fsspec URL for buffered binary reading."""
+    location = to_http_url(location)
+    if location.startswith(("http://", "https://")):
+        return io.BufferedReader(HTTPRangeStream(location, policy), buffer_size=1 << 20)
+    if "://" in location:
+        try:
+            import fsspec
+            return fsspec.open(location, "rb").open()
+        except ImportError as e:  # e.g. s3fs missing for s3://
+            raise RemoteFileError(f"cannot open {location}: {e}") from e
+    return open(location, "rb", buffering=1 << 20)

@@ -1,0 +1,98 @@
+"""Stream HTML responses out of a WARC file with FastWARC, counting everything skipped.
+
+Policy for bad input (each a counter of the ``warc`` stage; the run goes on):
+* non-response records (``request``, ``metadata``, ``warcinfo``...): ``non_response``;
+* responses without parseable HTTP headers: ``no_http_headers``; HTTP status other than 200:
+  ``http_status_other``; not ``text/html``/``application/xhtml+xml``: ``non_html``;
+  no ``WARC-Target-URI``: ``no_target_uri``;
+* payloads larger than ``max_payload_bytes`` are not read at all: ``oversized``;
+* a read or decompression error (truncated gzip member, garbage FastWARC cannot skip):
+  ``read_errors`` and the rest of the file is given up; records before it are kept.
+
+A remote source that fails for good (:class:`RemoteFileError`, after retries) is not damage in the
+file: it propagates, the shard is not marked done, and a re-run retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+from waon_hf.sources.remote import RemoteFileError, open_binary
+
+logger = logging.getLogger(__name__)
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+DEFAULT_MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
+
+
+@dataclass
+class HtmlResponse:
+    url: str
+    record_id: str
+    content_type: str | None
+    body: bytes
+
+
+def iter_html_responses(
+    location: str, counts: Counter, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+) -> Iterator[HtmlResponse]:
+    """Yield the HTML responses of one WARC file (local path or URL); update ``counts`` in place."""
+    with open_binary(location) as stream:
+        records = ArchiveIterator(stream, parse_http=True, auto_decode="all", fsspec_args=False)
+        while True:
+            try:
+                record = next(records)
+            except StopIteration:
+                break
+            except RemoteFileError:
+                raise  # the source went away: fail the shard so a re-run retries it whole
+            except Exception as e:  # FastWARC signals damage as OSError/ValueError/RuntimeError
+                counts["read_errors"] += 1
+                logger.warning("%s: unreadable after %d records (%s); keeping what was read",
+                               location, counts["records"], e)
+                break
+            counts["records"] += 1
+            page = _html_response(record, counts, max_payload_bytes)
+            if page is not None:
+                counts["html_responses"] += 1
+                yield page
+
+
+def _html_response(record, counts: Counter, max_payload_bytes: int) -> HtmlResponse | None:
+    if record.record_type != WarcRecordType.response:
+        counts["non_response"] += 1
+        return None
+    headers = record.http_headers if record.is_http else None
+    if headers is None or headers.status_code is None:
+        counts["no_http_headers"] += 1
+        return None
+    if headers.status_code != 200:
+        counts["http_status_other"] += 1
+        return None
+    content_type = headers.get("Content-Type")
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    if mime not in HTML_TYPES:
+        counts["non_html"] += 1
+        return None
+    url = record.headers.get("WARC-Target-URI")
+    if not url:
+        counts["no_target_uri"] += 1
+        return None
+    if record.content_length > max_payload_bytes:
+        counts["oversized"] += 1
+        return None
+    try:
+        body = record.reader.read(max_payload_bytes + 1)
+    except Exception as e:
+        counts["read_errors"] += 1
+        logger.warning("payload of %s unreadable: %s", url, e)
+        return None
+    if len(body) > max_payload_bytes:
+        counts["oversized"] += 1
+        return None
+    return HtmlResponse(url.strip("<>"), record.record_id or "", content_type, body)

@@ -1,0 +1,215 @@
+"""HTML page -> Japanese (image URL, caption) pairs.
+
+The order of work is chosen so that the common case (a page that is not Japanese) costs as little
+as possible: decode, a kana pre-check on the decoded text, and only then the full parse, the
+language identification of the visible text, and the ``<img>`` walk.
+
+Pair rules (WAON's, made precise):
+* every ``<img>``; its URL is the first non-empty, non-``data:`` value among ``data-src``,
+  ``data-original``, ``data-lazy-src``, ``src``, the best ``srcset`` candidate and the best
+  ``data-srcset`` candidate (lazy-loading pages keep a placeholder in ``src``);
+* resolved against ``<base href>`` (itself resolved against the page URL) or the page URL,
+  fragment removed, http(s) only;
+* skipped: spacers and trackers (``width``/``height`` attribute under ``min_img_side``, or a file
+  name such as ``spacer.gif``), icons and vector art by extension (``.svg``, ``.svgz``, ``.ico``);
+* caption = text of the ``<figcaption>`` of the nearest enclosing ``<figure>`` when non-empty,
+  else ``alt``; images with neither are skipped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+from selectolax.lexbor import LexborHTMLParser
+
+from waon_hf.text.decode import decode_html
+from waon_hf.text.langid import get_detector
+from waon_hf.text.scripts import KANA_RE
+
+_URL_ATTRS = ("data-src", "data-original", "data-lazy-src", "src")
+_SRCSET_ATTRS = ("srcset", "data-srcset")
+_SPACER_NAMES = frozenset({"spacer.gif", "pixel.gif", "blank.gif", "1x1.gif", "transparent.gif", "clear.gif",
+                           "spacer.png", "pixel.png", "blank.png", "1x1.png", "transparent.png"})
+_ICON_EXTS = (".svg", ".svgz", ".ico")
+# Only tags that can never hold an <img>: stripping frees nodes, and the <img> list is kept.
+_STRIP_TAGS = ["script", "style"]
+_DIGITS_RE = re.compile(r"\s*(\d+)")
+
+
+@dataclass
+class ExtractConfig:
+    """Page-level settings of the extractor."""
+
+    langid: str = "pycld2"  # see waon_hf.text.langid.DETECTORS
+    kana_precheck: bool = True  # reject pages with no kana at all before parsing
+    langid_chars: int = 4000  # characters of visible text given to the detector
+    min_img_side: int = 10  # width/height attributes below this mark spacers and trackers
+
+
+@dataclass
+class PageResult:
+    pairs: list[tuple[str, str, str]] = field(default_factory=list)  # (url, caption, caption_source)
+    title: str = ""
+    language: str = ""
+    counts: Counter = field(default_factory=Counter)
+
+
+def _collapse(text: str | None) -> str:
+    return " ".join(text.split()) if text else ""
+
+
+def _best_srcset(value: str | None) -> str | None:
+    """The largest candidate of a ``srcset`` (by ``w``, then ``x`` descriptor)."""
+    if not value:
+        return None
+    best, best_size = None, -1.0
+    for part in value.split(","):
+        tokens = part.split()
+        if not tokens:
+            continue
+        size = 1.0
+        if len(tokens) > 1:
+            desc = tokens[1].lower()
+            try:
+                size = float(desc[:-1]) * (1.0 if desc.endswith("w") else 10_000.0) if desc[-1] in "wx" else 1.0
+            except ValueError:
+                size = 1.0
+        if size > best_size:
+            best, best_size = tokens[0], size
+    return best
+
+
+def _attr_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    m = _DIGITS_RE.match(value)
+    return int(m.group(1)) if m else None
+
+
+class PageExtractor:
+    """Turns one HTML payload into pairs; holds only config and a lazily loaded detector."""
+
+    def __init__(self, config: ExtractConfig | None = None):
+        self.config = config or ExtractConfig()
+        self._detect = None
+
+    def _language(self, text: str) -> str:
+        if self._detect is None:
+            self._detect = get_detector(self.config.langid)
+        return self._detect(text[: self.config.langid_chars])[0]
+
+    def extract(self, body: bytes, page_url: str, content_type: str | None = None) -> PageResult:
+        result = PageResult()
+        counts = result.counts
+        if b"\x00" in body[:2048]:
+            counts["binary_payload"] += 1
+            return result
+        decoded = decode_html(body, content_type)
+        counts[f"charset_{decoded.source}"] += 1
+        html = decoded.text
+        if self.config.kana_precheck and not KANA_RE.search(html):
+            counts["no_kana"] += 1
+            return result
+        tree = LexborHTMLParser(body if decoded.encoding == "utf-8" and decoded.source != "bom" else html)
+        title_node = tree.css_first("title")
+        result.title = _collapse(title_node.text()) if title_node is not None else ""
+        images = tree.css("img")
+        figure_captions = self._figure_captions(tree)
+        tree.strip_tags(_STRIP_TAGS)
+        root = tree.body or tree.root
+        visible = root.text(separator=" ") if root is not None else ""
+        result.language = self._language(visible)
+        if result.language != "ja":
+            counts[f"lang_{result.language}" if result.language in ("zh", "zh-Hant", "ko", "en") else "lang_other"] += 1
+            return result
+        counts["japanese_pages"] += 1
+        self._pairs(images, figure_captions, page_url, tree, result)
+        return result
+
+    @staticmethod
+    def _figure_captions(tree) -> dict[int, str]:
+        """``img mem_id -> figcaption text`` for images inside a ``<figure>`` (nearest figure wins)."""
+        captions: dict[int, str] = {}
+        for figure in tree.css("figure"):
+            # The figure's own caption is a direct child; a nested figure's is not ours.
+            cap = next((child for child in figure.iter() if child.tag == "figcaption"), None)
+            text = _collapse(cap.text(separator=" ")) if cap is not None else ""
+            if not text:
+                continue
+            for img in figure.css("img"):
+                captions[img.mem_id] = text
+        # Figures nested inside figures come later in document order and overwrite: nearest wins.
+        return captions
+
+    def _base_url(self, tree, page_url: str) -> str:
+        base = tree.css_first("base[href]")
+        href = base.attributes.get("href") if base is not None else None
+        if href and href.strip():
+            try:
+                return urljoin(page_url, href.strip())
+            except ValueError:
+                return page_url
+        return page_url
+
+    def _pairs(self, images, figure_captions, page_url, tree, result: PageResult) -> None:
+        counts = result.counts
+        base = None
+        min_side = self.config.min_img_side
+        for img in images:
+            counts["img_tags"] += 1
+            attrs = img.attributes
+            raw = None
+            saw_data_uri = False
+            for name in _URL_ATTRS:
+                value = attrs.get(name)
+                if value and value.strip():
+                    if value.lstrip()[:5].lower() == "data:":
+                        saw_data_uri = True
+                        continue
+                    raw = value.strip()
+                    break
+            if raw is None:
+                for name in _SRCSET_ATTRS:
+                    raw = _best_srcset(attrs.get(name))
+                    if raw:
+                        break
+            if not raw:
+                counts["img_data_uri" if saw_data_uri else "img_no_url"] += 1
+                continue
+            if base is None:
+                base = self._base_url(tree, page_url)
+            try:
+                url = urldefrag(urljoin(base, raw.replace(" ", "%20")))[0]
+                parts = urlsplit(url)
+            except ValueError:
+                counts["img_invalid_url"] += 1
+                continue
+            if parts.scheme not in ("http", "https"):
+                counts["img_data_uri" if parts.scheme == "data" else "img_bad_scheme"] += 1
+                continue
+            if not parts.hostname:
+                counts["img_invalid_url"] += 1
+                continue
+            width, height = _attr_int(attrs.get("width")), _attr_int(attrs.get("height"))
+            filename = parts.path.rsplit("/", 1)[-1].lower()
+            if (width is not None and width < min_side) or (height is not None and height < min_side) \
+                    or filename in _SPACER_NAMES:
+                counts["img_tracker"] += 1
+                continue
+            if filename.endswith(_ICON_EXTS):
+                counts["img_icon"] += 1
+                continue
+            caption = figure_captions.get(img.mem_id)
+            source = "figcaption"
+            if not caption:
+                caption, source = _collapse(attrs.get("alt")), "alt"
+            if not caption:
+                counts["img_no_caption"] += 1
+                continue
+            result.pairs.append((url, caption, source))
+        counts["pairs"] += len(result.pairs)
+        if result.pairs:
+            counts["pages_with_pairs"] += 1
