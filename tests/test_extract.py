@@ -118,3 +118,20 @@ def test_best_srcset_handles_junk():
     assert _best_srcset("a.jpg 1.5x, b.jpg 3x, c.jpg 2x") == "b.jpg"
     assert _best_srcset("a.jpg bogus, b.jpg") == "a.jpg"
     assert _best_srcset(" , ") is None
+
+
+@pytest.mark.parametrize("base", ["https://www.example.jp/blog/2024/kyoto.html", "http://e.jp", "https://e.jp/a/b/"])
+@pytest.mark.parametrize("ref", [
+    "a.jpg", "./a.jpg", "../a.jpg", "/a.jpg", "/a/../b.jpg", "//cdn.e.jp/x.png", "https://E.jp/x.jpg#frag",
+    "HTTPS://e.jp/x.jpg", "?q=1", "/img/a b.jpg", "http://user@host.jp:8080/a.jpg", "/a.jpg?x=1#y",
+])
+def test_url_resolver_matches_urljoin(base, ref):
+    from urllib.parse import urldefrag, urljoin
+
+    from waon_hf.steps.extract import UrlResolver
+
+    url, problem = UrlResolver(base).resolve(ref)
+    assert problem is None
+    expected = urldefrag(urljoin(base, ref.replace(" ", "%20")))[0]
+    scheme, rest = expected.split(":", 1)
+    assert url == scheme.lower() + ":" + rest  # urljoin keeps "HTTPS:" when schemes differ; we normalise

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from importlib import resources
 
+import datasets
+from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 
 
@@ -20,7 +22,21 @@ def size_category(n: int) -> str:
     return "1B<n<10B"
 
 
-def render_dataset_card(*, num_rows: int, pretty_name: str, **context) -> DatasetCard:
+def dataset_info_for(features: datasets.Features, num_rows: int, num_bytes: int) -> datasets.DatasetInfo:
+    """The ``dataset_info`` block of a card: features, split sizes and byte counts.
+
+    Besides documenting the schema, it keys ``load_dataset``'s cache: datasets 5 hashes the card's
+    metadata, not the data files, for a local folder, so a folder rebuilt under the same name with
+    no ``dataset_info`` would be served from the stale cache.
+    """
+    splits = datasets.SplitDict()
+    splits.add(datasets.SplitInfo(name="train", num_bytes=num_bytes, num_examples=num_rows))
+    return datasets.DatasetInfo(features=features, splits=splits, download_size=num_bytes, dataset_size=num_bytes)
+
+
+def render_dataset_card(
+    *, num_rows: int, pretty_name: str, info: datasets.DatasetInfo | None = None, **context,
+) -> DatasetCard:
     """Render ``dataset_card.md.j2``; the YAML header makes ``load_dataset(<repo>)`` find ``data/``."""
     card_data = DatasetCardData(
         language=["ja"],
@@ -31,6 +47,8 @@ def render_dataset_card(*, num_rows: int, pretty_name: str, **context) -> Datase
         tags=["waon", "common-crawl", "image-text-pairs"],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
     )
+    if info is not None:
+        DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
     card = DatasetCard.from_template(
         card_data, template_path=template_path("dataset_card.md.j2"),
         num_rows=num_rows, pretty_name=pretty_name, **context,

@@ -53,8 +53,12 @@ def _extract(args: argparse.Namespace) -> int:
     logger.info("%d input file(s) -> %s", len(sources), args.output)
     stats = run_extract(sources, args.output, job, workers=args.workers, overwrite=args.overwrite)
     print(funnel_markdown(stats))
-    print(f"\n{stats.get('exact_dedup.kept', 0):,} pairs written to {args.output}/data "
-          f"(load with datasets.load_dataset({args.output!r}))")
+    kept = stats.get("exact_dedup.kept", 0)
+    if kept:
+        print(f"\n{kept:,} pairs written to {args.output}/data (load with datasets.load_dataset({args.output!r}))")
+    else:
+        print(f"\nNo pair survived: {args.output}/data holds an empty table with the schema "
+              "(datasets cannot load an empty split; see the funnel above for where rows went).")
     return 0
 
 

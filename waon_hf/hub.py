@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 import waon_hf
-from waon_hf.cards import render_dataset_card
+from waon_hf.cards import dataset_info_for, render_dataset_card
 from waon_hf.funnel import funnel_markdown, read_errors
-from waon_hf.schema import PAIR_COLUMNS
+from waon_hf.schema import PAIR_COLUMNS, PAIR_FEATURES
 from waon_hf.stats import Stats
 
 # Files that belong to a run's bookkeeping, never to the published dataset.
@@ -26,10 +26,12 @@ def _step_summary(step) -> dict:
 def write_dataset_card(root: Path, stats: Stats, *, sources, job, repo_id: str | None = None) -> Path:
     data_files = sorted((root / "data").glob("train-*.parquet"))
     num_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in data_files)
+    num_bytes = sum(p.stat().st_size for p in data_files)
     crawls = sorted({s.crawl for s in sources if s.crawl})
     card = render_dataset_card(
         num_rows=num_rows,
         pretty_name=job.dataset_name,
+        info=dataset_info_for(PAIR_FEATURES, num_rows, num_bytes),
         repo_id=repo_id or f"<org>/{job.dataset_name}",
         num_files=len(data_files),
         num_sources=len(sources),

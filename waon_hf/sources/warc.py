@@ -6,8 +6,9 @@ Policy for bad input (each a counter of the ``warc`` stage; the run goes on):
   ``http_status_other``; not ``text/html``/``application/xhtml+xml``: ``non_html``;
   no ``WARC-Target-URI``: ``no_target_uri``;
 * payloads larger than ``max_payload_bytes`` are not read at all: ``oversized``;
-* a read or decompression error (truncated gzip member, garbage FastWARC cannot skip):
-  ``read_errors`` and the rest of the file is given up; records before it are kept.
+* damage in the compressed stream (garbage between gzip members, a corrupt or truncated member):
+  ``read_errors``, then a second pass resynchronises past it (see :func:`iter_html_responses`);
+  garbage inside the plain WARC stream is skipped by FastWARC's ``quirks_mode``.
 
 A remote source that fails for good (:class:`RemoteFileError`, after retries) is not damage in the
 file: it propagates, the shard is not marked done, and a re-run retries it.
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 
+from waon_hf.sources.gzip_resync import ResyncGzipReader
 from waon_hf.sources.remote import RemoteFileError, open_binary
 
 logger = logging.getLogger(__name__)
@@ -41,26 +43,51 @@ class HtmlResponse:
 def iter_html_responses(
     location: str, counts: Counter, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
 ) -> Iterator[HtmlResponse]:
-    """Yield the HTML responses of one WARC file (local path or URL); update ``counts`` in place."""
+    """Yield the HTML responses of one WARC file (local path or URL); update ``counts`` in place.
+
+    The file is read with FastWARC's own decompression. If that fails part-way (garbage between
+    gzip members, a corrupt or truncated member), the file is read again through
+    :class:`ResyncGzipReader`, which skips the damage, and iteration resumes after the records
+    already seen; the damage is counted (``read_errors`` plus the ``gzip_*`` counters).
+    """
+    seen = 0
     with open_binary(location) as stream:
-        records = ArchiveIterator(stream, parse_http=True, auto_decode="all", fsspec_args=False)
-        while True:
-            try:
-                record = next(records)
-            except StopIteration:
-                break
-            except RemoteFileError:
-                raise  # the source went away: fail the shard so a re-run retries it whole
-            except Exception as e:  # FastWARC signals damage as OSError/ValueError/RuntimeError
-                counts["read_errors"] += 1
-                logger.warning("%s: unreadable after %d records (%s); keeping what was read",
-                               location, counts["records"], e)
-                break
-            counts["records"] += 1
-            page = _html_response(record, counts, max_payload_bytes)
-            if page is not None:
-                counts["html_responses"] += 1
-                yield page
+        try:
+            for record in ArchiveIterator(stream, parse_http=True, auto_decode="all", quirks_mode=True):
+                seen += 1
+                page = _html_response(record, counts, max_payload_bytes)
+                if page is not None:
+                    yield page
+            counts["records"] += seen
+            return
+        except RemoteFileError:
+            raise  # the source went away: fail the shard so a re-run retries it whole
+        except Exception as e:  # FastWARC signals damage as OSError/ValueError/RuntimeError
+            counts["read_errors"] += 1
+            logger.warning("%s: damaged after %d records (%s); re-reading with resync", location, seen, e)
+    yield from _resync_pass(location, counts, max_payload_bytes, skip=seen)
+
+
+def _resync_pass(location: str, counts: Counter, max_payload_bytes: int, skip: int) -> Iterator[HtmlResponse]:
+    n = 0
+    with open_binary(location) as raw:
+        records = ArchiveIterator(ResyncGzipReader(raw, counts), parse_http=True, auto_decode="all",
+                                  quirks_mode=True)
+        try:
+            for record in records:
+                n += 1
+                if n <= skip:
+                    continue
+                page = _html_response(record, counts, max_payload_bytes)
+                if page is not None:
+                    yield page
+        except RemoteFileError:
+            raise
+        except Exception as e:
+            counts["read_errors"] += 1
+            logger.warning("%s: unreadable after %d records even with resync (%s); keeping what was read",
+                           location, n, e)
+    counts["records"] += max(n, skip)
 
 
 def _html_response(record, counts: Counter, max_payload_bytes: int) -> HtmlResponse | None:
@@ -95,4 +122,5 @@ def _html_response(record, counts: Counter, max_payload_bytes: int) -> HtmlRespo
     if len(body) > max_payload_bytes:
         counts["oversized"] += 1
         return None
+    counts["html_responses"] += 1
     return HtmlResponse(url.strip("<>"), record.record_id or "", content_type, body)

@@ -119,6 +119,10 @@ class FilterStep(Step):
         return {_DROP_COLUMN: self.drop_reasons(batch)}
 
     def apply(self, ds, stats=None, *, num_proc=None, batch_size=10_000):
+        if len(ds) == 0:  # map() adds no column to an empty dataset
+            if stats is not None:
+                stats.add_stage(self.name, _filter_counts(0, Counter()))
+            return ds
         features = datasets.Features({**ds.features, _DROP_COLUMN: datasets.Value("string")})
         tagged = ds.map(
             self._tag, batched=True, batch_size=batch_size, num_proc=num_proc, keep_in_memory=True,
