@@ -89,7 +89,7 @@ def test_broken_records_are_counted_not_fatal(reference, corpus_dir):
     assert stats["warc.http_status_other"] >= 2
     assert stats["warc.non_html"] >= 1
     assert stats["extract.binary_payload"] >= 1
-    assert stats["warc.read_errors"] >= 1  # the truncated last member
+    assert stats["warc.read_errors"] >= 1  # garbage between gzip members, then resync
     japanese = sum(m["n_japanese_html"] for m in manifests)
     assert stats["extract.japanese_pages"] == japanese
 

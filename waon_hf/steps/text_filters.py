@@ -71,9 +71,9 @@ class JapaneseCaption(FilterStep):
     def _reason(self, text: str) -> str | None:
         if KANA_RE.search(text):
             return None
-        if self.allow_kanji_only and KANJI_RE.search(text) and not HANGUL_RE.search(text):
-            return None
-        return "kanji_only" if KANJI_RE.search(text) else "not_japanese"
+        if HANGUL_RE.search(text) or not KANJI_RE.search(text):
+            return "not_japanese"
+        return None if self.allow_kanji_only else "kanji_only"
 
     def drop_reasons(self, batch):
         return [self._reason(t) for t in batch[self.column]]
@@ -211,8 +211,8 @@ def default_caption_steps() -> list:
     return [
         NormalizeCaption(),
         CaptionLength(),
-        JapaneseCaption(),
         NotFilenameLike(),
+        JapaneseCaption(),
         RepeatedChars(),
         EmojiLimit(),
         NGWords(),
