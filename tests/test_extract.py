@@ -135,3 +135,21 @@ def test_url_resolver_matches_urljoin(base, ref):
     expected = urldefrag(urljoin(base, ref.replace(" ", "%20")))[0]
     scheme, rest = expected.split(":", 1)
     assert url == scheme.lower() + ":" + rest  # urljoin keeps "HTTPS:" when schemes differ; we normalise
+
+
+def test_mislabelled_shift_jis_page_is_not_rejected_by_the_byte_precheck():
+    html = f"<html><head><meta charset='utf-8'><title>t</title></head><body>{JA_TEXT}" \
+           "<img src='a.jpg' alt='ラベル違いのページの画像'></body></html>"
+    result = PageExtractor().extract(html.encode("cp932"), PAGE_URL, "text/html; charset=utf-8")
+    assert result.counts["charset_fallback_utf8"] == 0 and result.counts["no_kana"] == 0
+    assert result.pairs[0][1] == "ラベル違いのページの画像"
+
+
+@pytest.mark.parametrize("charset", ["gbk", "big5", "euc-kr"])
+def test_chinese_and_korean_charsets_are_rejected_undecoded(charset):
+    html = "<html><body><p>中文</p><img src='a.jpg' alt='写真'></body></html>"
+    result = PageExtractor().extract(html.encode("utf-8"), PAGE_URL, f"text/html; charset={charset}")
+    assert result.counts["zh_ko_charset"] == 1 and result.pairs == []
+    kept = PageExtractor(ExtractConfig(reject_zh_ko_charsets=False)).extract(
+        html.encode("utf-8"), PAGE_URL, f"text/html; charset={charset}")
+    assert kept.counts["zh_ko_charset"] == 0

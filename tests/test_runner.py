@@ -90,6 +90,7 @@ def test_broken_records_are_counted_not_fatal(reference, corpus_dir):
     assert stats["warc.non_html"] >= 1
     assert stats["extract.binary_payload"] >= 1
     assert stats["warc.read_errors"] >= 1  # garbage between gzip members, then resync
+    assert stats["warc.truncated"] == kinds["truncated_last_member"] == 1
     japanese = sum(m["n_japanese_html"] for m in manifests)
     assert stats["extract.japanese_pages"] == japanese
 

@@ -1587,9 +1587,17 @@ _UTF8_MODES = ("header", "meta", "http-equiv", "none", "bom")
 _LEGACY_MODES = ("header", "meta", "http-equiv")
 
 
-def _ja_modes(j: int) -> tuple[str, str]:
-    """(encoding, charset_in) of the j-th Japanese page: all encodings x declaration modes."""
-    enc = JA_ENCODINGS[j % len(JA_ENCODINGS)]
+def _ja_modes(j: int, legacy_every: int = 1) -> tuple[str, str]:
+    """(encoding, charset_in) of the j-th Japanese page: all encodings x declaration modes.
+
+    ``legacy_every=1`` rotates evenly through all Japanese encodings; ``legacy_every=k`` makes one
+    page in k a legacy encoding (Shift_JIS, CP932, EUC-JP, ISO-2022-JP in turn) and the rest UTF-8.
+    """
+    if legacy_every > 1:
+        legacy = JA_ENCODINGS[1:]
+        enc = legacy[(j // legacy_every) % len(legacy)] if j % legacy_every == legacy_every - 1 else "utf-8"
+    else:
+        enc = JA_ENCODINGS[j % len(JA_ENCODINGS)]
     mode = CHARSET_MODES[(j // len(JA_ENCODINGS)) % len(CHARSET_MODES)]
     if mode == "bom" and enc != "utf-8":
         mode = "header"
@@ -1605,7 +1613,7 @@ def _other_modes(j: int, lang: str) -> tuple[str, str]:
     return enc, modes[(j // 2) % len(modes)]
 
 
-def corpus_plan(n_pages: int, ja_fraction: float) -> list[tuple[str, str, str]]:
+def corpus_plan(n_pages: int, ja_fraction: float, legacy_every: int = 1) -> list[tuple[str, str, str]]:
     """(lang, encoding, charset_in) per page: exact, evenly spread language mix, no randomness."""
     plan, counters = [], Counter[str]()
     others = itertools.cycle(("zh", "ko", "en"))
@@ -1614,7 +1622,7 @@ def corpus_plan(n_pages: int, ja_fraction: float) -> list[tuple[str, str, str]]:
         lang = "ja" if is_ja else next(others)
         j = counters[lang]
         counters[lang] += 1
-        plan.append((lang, *(_ja_modes(j) if lang == "ja" else _other_modes(j, lang))))
+        plan.append((lang, *(_ja_modes(j, legacy_every) if lang == "ja" else _other_modes(j, lang))))
     return plan
 
 
@@ -1719,8 +1727,13 @@ def generate_corpus(
     compresslevel: int = 1,
     include_pages: bool = True,
     workers: int | None = None,
+    legacy_every: int = 1,
 ) -> dict:
     """Write a WARC (gzip members if ``path`` ends in .gz) of ``n_pages`` pages and return a manifest.
+
+    ``legacy_every``: 1 spreads Japanese pages evenly over UTF-8 and the four legacy encodings (the
+    tests' default: every decoder path is exercised); 10 makes 9 in 10 Japanese pages UTF-8, close
+    to the Japanese web today (the benchmarks' realistic mix).
 
     The output only depends on the arguments, not on ``workers`` (processes; default: one for small
     corpora, up to 4 from 2,000 pages). ``compresslevel`` defaults to 1 because gzip dominates the
@@ -1735,7 +1748,7 @@ def generate_corpus(
     """
     path = Path(path)
     gz = path.name.endswith(".gz")
-    plan = corpus_plan(n_pages, ja_fraction)
+    plan = corpus_plan(n_pages, ja_fraction, legacy_every)
     if workers is None:
         workers = 1 if n_pages < 2000 else max(1, min(4, os.cpu_count() or 1))
     chunk = max(1, min(500, -(-n_pages // (workers * 4))))

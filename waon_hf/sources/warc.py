@@ -6,6 +6,8 @@ Policy for bad input (each a counter of the ``warc`` stage; the run goes on):
   ``http_status_other``; not ``text/html``/``application/xhtml+xml``: ``non_html``;
   no ``WARC-Target-URI``: ``no_target_uri``;
 * payloads larger than ``max_payload_bytes`` are not read at all: ``oversized``;
+* a record cut short by the end of the file (FastWARC yields it with a short payload):
+  ``truncated``;
 * damage in the compressed stream (garbage between gzip members, a corrupt or truncated member):
   ``read_errors``, then a second pass resynchronises past it (see :func:`iter_html_responses`);
   garbage inside the plain WARC stream is skipped by FastWARC's ``quirks_mode``.
@@ -121,6 +123,9 @@ def _html_response(record, counts: Counter, max_payload_bytes: int) -> HtmlRespo
         return None
     if len(body) > max_payload_bytes:
         counts["oversized"] += 1
+        return None
+    if len(body) < record.content_length:  # the file ended inside this record (a truncated download)
+        counts["truncated"] += 1
         return None
     counts["html_responses"] += 1
     return HtmlResponse(url.strip("<>"), record.record_id or "", content_type, body)

@@ -18,6 +18,7 @@ Pair rules (WAON's, made precise):
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,9 +26,9 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from waon_hf.text.decode import decode_html
+from waon_hf.text.decode import decode_html, declared_encoding
 from waon_hf.text.langid import get_detector
-from waon_hf.text.scripts import KANA_RE
+from waon_hf.text.scripts import HANGUL_RE, KANA_NCR_RE, KANA_RE, KANJI_RE, may_contain_kana
 
 _URL_ATTRS = ("data-src", "data-original", "data-lazy-src", "src")
 _SRCSET_ATTRS = ("srcset", "data-srcset")
@@ -36,6 +37,8 @@ _SPACER_NAMES = frozenset({"spacer.gif", "pixel.gif", "blank.gif", "1x1.gif", "t
 _ICON_EXTS = (".svg", ".svgz", ".ico")
 _NON_TEXT_TAGS = frozenset({"script", "style", "noscript", "template"})
 _NAMED_LANGS = frozenset({"zh", "zh-Hant", "ko", "en"})
+_CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
+_ZH_KO_CODECS = frozenset({"gb18030", "big5hkscs", "cp950", "cp949"})
 _DIGITS_RE = re.compile(r"\s*(\d+)")
 
 
@@ -45,7 +48,14 @@ class ExtractConfig:
 
     langid: str = "pycld2"  # see waon_hf.text.langid.DETECTORS
     kana_precheck: bool = True  # reject pages with no kana at all before parsing
-    langid_chars: int = 600  # characters of visible text given to the detector (CLD2: ~0.1 ms per 1,000)
+    # Pages declared GB2312/GBK/GB18030, Big5 or EUC-KR are Chinese or Korean sites: reject them
+    # without decoding (those encodings can hold kana, but Japanese sites do not use them).
+    reject_zh_ko_charsets: bool = True
+    langid_chars: int = 400  # characters of visible text given to the detector (CLD2: ~0.1 ms per 1,000)
+    # Text whose kana are at least 20% of its kana + kanji (and 20 or more, with no hangul) is
+    # Japanese without asking the detector: Chinese has no kana and Korean has hangul. Mixed or
+    # kana-poor text still goes to the detector. Both paths are counted (japanese_by_*).
+    script_shortcut: bool = True
     min_img_side: int = 10  # width/height attributes below this mark spacers and trackers
 
 
@@ -80,6 +90,22 @@ def _best_srcset(value: str | None) -> str | None:
         if size > best_size:
             best, best_size = tokens[0], size
     return best
+
+
+def _is_utf8(data: bytes, window: int = 2048) -> bool:
+    """Whether bytes declared UTF-8 really are, judged on three windows (start, middle, end).
+
+    Guards the byte-level rejection: a Shift_JIS or EUC-JP page mislabelled UTF-8 has no UTF-8
+    kana bytes, but it is invalid UTF-8 wherever it has Japanese text, so it goes on to be decoded.
+    """
+    n = len(data)
+    for start in (0, max(0, n // 2 - window // 2), max(0, n - window)):
+        chunk = data[start:start + window].lstrip(_CONTINUATION_BYTES)  # start on a character
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(chunk, final=start + window >= n)
+        except UnicodeDecodeError:
+            return False
+    return True
 
 
 def _visible_text(tree, limit: int) -> str:
@@ -194,10 +220,15 @@ class PageExtractor:
         self.config = config or ExtractConfig()
         self._detect = None
 
-    def _language(self, text: str) -> str:
+    def _language(self, text: str) -> tuple[str, str]:
+        """``(language code, how it was decided)``: ``script`` (kana-rich text) or ``detector``."""
+        if self.config.script_shortcut and not HANGUL_RE.search(text):
+            kana = len(KANA_RE.findall(text))
+            if kana >= 20 and kana >= 0.2 * (kana + len(KANJI_RE.findall(text))):
+                return "ja", "script"
         if self._detect is None:
             self._detect = get_detector(self.config.langid)
-        return self._detect(text)[0]
+        return self._detect(text)[0], "detector"
 
     def extract(self, body: bytes, page_url: str, content_type: str | None = None) -> PageResult:
         result = PageResult()
@@ -205,20 +236,35 @@ class PageExtractor:
         if b"\x00" in body[:2048]:
             counts["binary_payload"] += 1
             return result
-        decoded = decode_html(body, content_type)
-        counts[f"charset_{decoded.source}"] += 1
-        html = decoded.text
-        if self.config.kana_precheck and not KANA_RE.search(html):
-            counts["no_kana"] += 1
+        declared = declared_encoding(body, content_type)
+        if self.config.reject_zh_ko_charsets and declared[0] in _ZH_KO_CODECS:
+            counts["zh_ko_charset"] += 1
             return result
-        tree = LexborHTMLParser(body if decoded.encoding == "utf-8" and decoded.source != "bom" else html)
+        codec, source = declared
+        maybe_kana = may_contain_kana(body, codec)
+        if self.config.kana_precheck and not maybe_kana and (codec != "utf-8" or _is_utf8(body)):
+            counts["no_kana"] += 1  # rejected without decoding: the common case in a crawl
+            return result
+        if codec == "utf-8" and source != "bom" and maybe_kana:
+            # Declared UTF-8 with UTF-8 kana bytes: the parser takes the bytes as they are.
+            counts[f"charset_{source}"] += 1
+            tree = LexborHTMLParser(body)
+        else:
+            decoded = decode_html(body, content_type, declared)
+            counts[f"charset_{decoded.source}"] += 1
+            html = decoded.text
+            if self.config.kana_precheck and not KANA_RE.search(html) and not KANA_NCR_RE.search(html):
+                counts["no_kana"] += 1
+                return result
+            tree = LexborHTMLParser(body if decoded.encoding == "utf-8" and decoded.source != "bom" else html)
         titles = tree.tags("title")
         result.title = _collapse(titles[0].text()) if titles else ""
-        result.language = self._language(_visible_text(tree, self.config.langid_chars))
+        result.language, how = self._language(_visible_text(tree, self.config.langid_chars))
         if result.language != "ja":
             counts[f"lang_{result.language}" if result.language in _NAMED_LANGS else "lang_other"] += 1
             return result
         counts["japanese_pages"] += 1
+        counts[f"japanese_by_{how}"] += 1
         self._pairs(tree.tags("img"), self._figure_captions(tree), page_url, tree, result)
         return result
 

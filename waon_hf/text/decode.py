@@ -140,23 +140,36 @@ def detect_encoding(data: bytes) -> tuple[str, str] | None:
     return (codec, text) if text is not None else None
 
 
-def decode_html(data: bytes, content_type: str | None = None) -> Decoded:
-    """Decode an HTML payload; never raises on bad bytes."""
-    if data.startswith(codecs.BOM_UTF8):
-        return Decoded(data[3:].decode("utf-8", "replace"), "utf-8", "bom")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return Decoded(data.decode("utf-16", "replace"), "utf-16", "bom")
+def declared_encoding(data: bytes, content_type: str | None = None) -> tuple[str | None, str]:
+    """The codec a browser would use before any detection: ``(codec, source)``, or ``(None, "")``.
 
-    declared: list[tuple[str, str]] = []
+    ``source`` is ``bom``, ``http`` or ``meta``. Cheap (no decoding): the extractor uses it to run a
+    byte-level kana pre-check before paying for a decode.
+    """
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8", "bom"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16", "bom"
     header_codec = codec_for_label(http_charset(content_type))
     meta_codec = codec_for_label(meta_charset(data))
     if header_codec and not (header_codec in _SERVER_DEFAULTS and meta_codec and meta_codec != header_codec):
-        declared.append((header_codec, "http"))
+        return header_codec, "http"
     if meta_codec:
-        declared.append((meta_codec, "meta"))
+        return meta_codec, "meta"
+    return None, ""
 
-    if declared:
-        codec, source = declared[0]
+
+def decode_html(data: bytes, content_type: str | None = None,
+                declared: tuple[str | None, str] | None = None) -> Decoded:
+    """Decode an HTML payload; never raises on bad bytes.
+
+    ``declared`` is :func:`declared_encoding`'s answer when the caller already has it.
+    """
+    codec, source = declared if declared is not None else declared_encoding(data, content_type)
+    if source == "bom":
+        skip = 3 if codec == "utf-8" else 0
+        return Decoded(data[skip:].decode(codec, "replace"), codec, "bom")
+    if codec:
         text = _strict(data, codec)
         if text is not None:
             return Decoded(text, codec, source)
@@ -167,5 +180,5 @@ def decode_html(data: bytes, content_type: str | None = None) -> Decoded:
     guess = detect_encoding(data)
     if guess is not None:
         return Decoded(guess[1], guess[0], "detected")
-    codec = declared[0][0] if declared else "utf-8"
+    codec = codec or "utf-8"
     return Decoded(data.decode(codec, "replace"), codec, "replaced")
