@@ -132,3 +132,15 @@ def test_stats_merge_keeps_order():
     a, b = Stats({"x.in": 2, "x.kept": 1}), Stats({"y.in": 1, "x.in": 3})
     merged = Stats.merged([a, b])
     assert merged == {"x.in": 5, "x.kept": 1, "y.in": 1} and merged.stages() == ["x", "y"]
+
+
+@pytest.mark.parametrize("url", ["https://Ads.Example.JP:8080/a.jpg?x#y", "http://user:pw@cdn.tracker.net./p.gif",
+                                 "https://e.jp", "nohost/a", "http://[::1]:80/a", "https://e.jp?q=1"])
+def test_url_host_matches_urlsplit(url):
+    from urllib.parse import urlsplit
+
+    from waon_hf.steps.text_filters import url_host
+
+    expected = urlsplit(url).hostname or ""
+    expected = "" if ":" in expected else expected.rstrip(".")
+    assert url_host(url) == expected

@@ -24,6 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import datasets
+import pyarrow as pa
 from tqdm.auto import tqdm
 
 from waon_hf.schema import PAIR_COLUMNS, PAIR_FEATURES, empty_pairs
@@ -102,7 +103,7 @@ def extract_shard(index: int, source: SourceFile, job: ExtractJob, layout: Shard
     stats = Stats()
     stats.add_stage("warc", warc_counts)
     stats.add_stage("extract", page_counts)
-    ds = datasets.Dataset.from_dict(pairs, features=PAIR_FEATURES)
+    ds = datasets.Dataset(pa.table({name: pa.array(pairs[name], pa.string()) for name in PAIR_COLUMNS}))
     ds = apply_steps(job.steps, ds, stats)
 
     out = layout.shard_data(index)

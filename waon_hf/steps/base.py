@@ -63,6 +63,20 @@ class Step:
 
     name: ClassVar[str] = "step"
 
+    def input_columns(self) -> list[str]:
+        """Columns the step reads; ``apply`` hands only these to the step (the rest stay in Arrow)."""
+        column = getattr(self, "column", None)
+        columns = getattr(self, "columns", None)
+        return list(columns) if columns else [column] if column else []
+
+    def _call(self, method):
+        """Adapt ``method(batch)`` to ``map(input_columns=...)``, which passes columns positionally."""
+        names = self.input_columns()
+
+        def call(*values):
+            return method(dict(zip(names, values, strict=True)))
+        return call
+
     def apply_batch(self, batch: Batch) -> tuple[Batch, dict[str, int]]:
         raise NotImplementedError
 
@@ -94,8 +108,9 @@ class MapStep(Step):
 
     def apply(self, ds, stats=None, *, num_proc=None, batch_size=10_000):
         out = ds.map(
-            self.process_batch, batched=True, batch_size=batch_size, num_proc=num_proc,
-            keep_in_memory=True, new_fingerprint=uuid.uuid4().hex, desc=self.name,
+            self._call(self.process_batch), batched=True, batch_size=batch_size, num_proc=num_proc,
+            input_columns=self.input_columns() or None, keep_in_memory=True, new_fingerprint=uuid.uuid4().hex,
+            desc=self.name,
         )
         if stats is not None:
             stats.add_stage(self.name, {"in": len(ds), "kept": len(out)})
@@ -125,27 +140,23 @@ class FilterStep(Step):
             return ds
         features = datasets.Features({**ds.features, _DROP_COLUMN: datasets.Value("string")})
         tagged = ds.map(
-            self._tag, batched=True, batch_size=batch_size, num_proc=num_proc, keep_in_memory=True,
-            features=features, new_fingerprint=uuid.uuid4().hex, desc=self.name,
+            self._call(self._tag), batched=True, batch_size=batch_size, num_proc=num_proc, keep_in_memory=True,
+            input_columns=self.input_columns() or None, features=features, new_fingerprint=uuid.uuid4().hex,
+            desc=self.name,
         )
-        reasons_col = tagged.data.column(_DROP_COLUMN)
+        table = tagged.with_format("arrow")[:]  # honours an indices mapping, if the input had one
+        reasons_col = table.column(_DROP_COLUMN)
         drops = Counter()
         if reasons_col.null_count < len(reasons_col):
             for item in pc.value_counts(reasons_col.drop_null()).to_pylist():
                 drops[item["values"]] = item["counts"]
-        if drops:
-            tagged = tagged.filter(
-                _is_kept, batched=True, batch_size=batch_size, input_columns=[_DROP_COLUMN],
-                keep_in_memory=True, num_proc=num_proc, desc=self.name,
-            )
-        out = tagged.remove_columns(_DROP_COLUMN)
+        # Select the kept rows with one Arrow filter. ``Dataset.filter`` would leave a scattered
+        # indices mapping, over which the next step's map gathers row by row: 50x slower, measured.
+        kept = table.filter(pc.is_null(reasons_col)) if drops else table
+        out = datasets.Dataset(kept.drop_columns([_DROP_COLUMN]), info=ds.info.copy())
         if stats is not None:
             stats.add_stage(self.name, _filter_counts(len(ds), drops))
         return out
-
-
-def _is_kept(reasons: list[str | None]) -> list[bool]:
-    return [r is None for r in reasons]
 
 
 def _filter_counts(n_in: int, drops: Counter) -> dict[str, int]:

@@ -26,7 +26,7 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
-from waon_hf.text.decode import decode_html, declared_encoding
+from waon_hf.text.decode import declared_encoding, decode_html
 from waon_hf.text.langid import get_detector
 from waon_hf.text.scripts import HANGUL_RE, KANA_NCR_RE, KANA_RE, KANJI_RE, may_contain_kana
 
@@ -135,6 +135,8 @@ def _visible_text(tree, limit: int) -> str:
 def _attr_int(value: str | None) -> int | None:
     if value is None:
         return None
+    if value.isdigit():
+        return int(value)
     m = _DIGITS_RE.match(value)
     return int(m.group(1)) if m else None
 
@@ -165,42 +167,62 @@ def _img_url(attrs: dict) -> tuple[str | None, bool]:
 class UrlResolver:
     """Resolves image URLs against one base; the common shapes skip ``urllib.parse`` entirely.
 
-    Absolute ``http(s)://host/...``, protocol-relative ``//host/...`` and root-relative ``/path``
-    references are joined by string operations (the base is parsed once); anything else goes
-    through ``urljoin``. Results equal ``urldefrag(urljoin(base, ref))`` for http(s) URLs.
+    Absolute ``http(s)://host/...``, protocol-relative ``//host/...``, root-relative ``/path`` and
+    plain directory-relative ``dir/file.jpg`` references are joined with string operations (the
+    base is parsed once); anything else (dot segments, queries, other schemes) goes through
+    ``urljoin``. Results equal ``urldefrag(urljoin(base, ref))`` with the scheme lower-cased.
     """
 
     def __init__(self, base: str):
         self.base = base
         try:
             parts = urlsplit(base)
-            self.scheme, self.origin = parts.scheme, f"{parts.scheme}://{parts.netloc}"
         except ValueError:
-            self.scheme, self.origin = "", ""
+            parts = None
+        if parts is not None and parts.scheme in ("http", "https") and parts.netloc:
+            path = parts.path or "/"
+            self.scheme = parts.scheme
+            self.origin = f"{parts.scheme}://{parts.netloc}"
+            self.directory = self.origin + path[: path.rfind("/") + 1]
+        else:
+            self.scheme = self.origin = self.directory = ""
 
     def resolve(self, ref: str) -> tuple[str, str | None]:
         """``(absolute url, None)`` or ``("", counter name of the problem)``."""
-        ref = ref.split("#", 1)[0].replace(" ", "%20")
-        head = ref[:8].lower()
-        if head.startswith(("http://", "https://")):
-            url = ref
-        elif ref.startswith("//") and self.scheme:
-            url = f"{self.scheme}:{ref}"
-        elif ref.startswith("/") and not ref.startswith("//") and self.origin and "/." not in ref \
-                and "\\" not in ref:
-            url = self.origin + ref
-        else:
-            try:
-                url = urljoin(self.base, ref)
-            except ValueError:
-                return "", "img_invalid_url"
-            if url.startswith("data:"):
-                return "", "img_data_uri"
+        if "#" in ref:
+            ref = ref[: ref.index("#")]
+        if " " in ref:
+            ref = ref.replace(" ", "%20")
+        first = ref[:1]
+        if self.origin and "/." not in ref and "\\" not in ref:
+            if first == "/":
+                if ref[1:2] != "/":
+                    return self.origin + ref, None
+                return self._check(f"{self.scheme}:{ref}")
+            if first not in ("", ".", "?") and ":" not in ref.split("/", 1)[0]:
+                return self.directory + ref, None
+        lowered = ref[:8].lower()
+        if lowered.startswith(("http://", "https://")):
+            return self._check(ref)
+        try:
+            url = urljoin(self.base, ref)
+        except ValueError:
+            return "", "img_invalid_url"
+        return self._check(url)
+
+    @staticmethod
+    def _check(url: str) -> tuple[str, str | None]:
         scheme_end = url.find("://")
-        scheme = url[:scheme_end].lower() if scheme_end > 0 else ""
+        scheme = url[:scheme_end].lower() if scheme_end > 0 else url.split(":", 1)[0].lower()
         if scheme not in ("http", "https"):
-            return "", "img_bad_scheme"
-        host = url[scheme_end + 3:].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+            return "", "img_data_uri" if scheme == "data" else "img_bad_scheme"
+        rest = url[scheme_end + 3:]
+        end = len(rest)
+        for sep in "/?":
+            at = rest.find(sep)
+            if 0 <= at < end:
+                end = at
+        host = rest[:end].rsplit("@", 1)[-1]
         if not host or host.startswith(":"):
             return "", "img_invalid_url"
         if "[" in host or "]" in host:

@@ -13,7 +13,6 @@ import re
 import unicodedata
 from functools import cached_property
 from importlib import resources
-from urllib.parse import urlsplit
 
 from waon_hf.steps.base import Batch, FilterStep, MapStep, register
 from waon_hf.text.scripts import HANGUL_RE, KANA_RE, KANJI_RE
@@ -140,6 +139,22 @@ class EmojiLimit(FilterStep):
         return ["too_many_emoji" if len(EMOJI_RE.findall(t)) > limit else None for t in batch[self.column]]
 
 
+def url_host(url: str) -> str:
+    """Lower-cased host of an absolute URL by string operations ('' when there is none)."""
+    start = url.find("://")
+    if start < 0:
+        return ""
+    rest = url[start + 3:]
+    for sep in "/?#":
+        at = rest.find(sep)
+        if at >= 0:
+            rest = rest[:at]
+    host = rest.rpartition("@")[2]
+    if host.startswith("["):  # IPv6 literal: never a listed domain
+        return ""
+    return host.partition(":")[0].lower().rstrip(".")
+
+
 def _read_list(path: str | None, default_resource: str) -> list[str]:
     if path:
         with open(path, encoding="utf-8") as f:
@@ -192,17 +207,26 @@ class DomainBlocklist(FilterStep):
         return frozenset(d.lower().lstrip(".") for d in _read_list(self.path, "blocked_domains.txt"))
 
     def _blocked(self, url: str) -> bool:
-        try:
-            host = urlsplit(url).hostname or ""
-        except ValueError:
-            return False
         domains = self._cache_domains
-        parts = host.split(".")
-        return any(".".join(parts[i:]) in domains for i in range(len(parts) - 1))
+        host = url_host(url)
+        while host:
+            if host in domains:
+                return True
+            dot = host.find(".")
+            host = host[dot + 1:] if dot >= 0 else ""
+        return False
 
     def drop_reasons(self, batch):
         cols = [batch[c] for c in self.columns if c in batch]
-        return ["blocked_domain" if any(self._blocked(col[i]) for col in cols) else None
+        memo: dict[str, bool] = {}  # page URLs repeat for every image of a page
+
+        def blocked(url: str) -> bool:
+            hit = memo.get(url)
+            if hit is None:
+                hit = memo[url] = self._blocked(url)
+            return hit
+
+        return ["blocked_domain" if any(blocked(col[i]) for col in cols) else None
                 for i in range(len(cols[0]) if cols else 0)]
 
 
