@@ -80,14 +80,19 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
-def extract_shard(index: int, source: SourceFile, job: ExtractJob, layout: ShardLayout) -> Stats:
+def extract_shard(
+    index: int, source: SourceFile, job: ExtractJob, layout: ShardLayout, show_progress: bool = False,
+) -> Stats:
     """Process one input file into its shard parquet + stats; the unit of work and of recovery."""
     started = time.monotonic()
     warc_counts: Counter = Counter()
     page_counts: Counter = Counter()
     extractor = PageExtractor(job.extract)
     pairs = empty_pairs()
-    for page in iter_html_responses(source.location, warc_counts, job.max_payload_bytes):
+    pages = iter_html_responses(source.location, warc_counts, job.max_payload_bytes)
+    if show_progress:  # one process: a per-page bar inside the shard bar
+        pages = tqdm(pages, desc=f"shard {index}", unit="page", leave=False, mininterval=1.0)
+    for page in pages:
         result = extractor.extract(page.body, page.url, page.content_type)
         page_counts.update(result.counts)
         for url, caption, caption_source in result.pairs:
@@ -142,7 +147,7 @@ def _run_local(pending, job, layout, workers: int, progress: tqdm) -> dict[int, 
     if workers <= 1:
         for index, source in pending:
             try:
-                _report(progress, index, extract_shard(index, source, job, layout))
+                _report(progress, index, extract_shard(index, source, job, layout, show_progress=True))
             except Exception as e:  # one bad input must not stop the others
                 failures[index] = _failure(index, source, e)
         return failures
