@@ -89,6 +89,7 @@ def extract_shard(
     page_counts: Counter = Counter()
     extractor = PageExtractor(job.extract)
     pairs = empty_pairs()
+    batches: list[pa.RecordBatch] = []
     pages = iter_html_responses(source.location, warc_counts, job.max_payload_bytes)
     if show_progress:  # one process: a per-page bar inside the shard bar
         pages = tqdm(pages, desc=f"shard {index}", unit="page", leave=False, mininterval=1.0)
@@ -104,11 +105,15 @@ def extract_shard(
             pairs["crawl"].append(source.crawl)
             pairs["warc_file"].append(source.location)
             pairs["warc_record_id"].append(page.record_id)
+        if len(pairs["url"]) >= _BATCH_ROWS:  # Arrow holds strings far more compactly than lists
+            batches.append(_to_batch(pairs))
+            pairs = empty_pairs()
+    batches.append(_to_batch(pairs))
 
     stats = Stats()
     stats.add_stage("warc", warc_counts)
     stats.add_stage("extract", page_counts)
-    ds = datasets.Dataset(pa.table({name: pa.array(pairs[name], pa.string()) for name in PAIR_COLUMNS}))
+    ds = datasets.Dataset(pa.Table.from_batches(batches))
     ds = apply_steps(job.steps, ds, stats)
 
     out = layout.shard_data(index)
@@ -119,6 +124,14 @@ def extract_shard(
     stats.add("shard.files", 1)
     write_json_atomic(layout.shard_stats(index), {"source": dataclasses.asdict(source), "stats": stats})
     return stats
+
+
+_BATCH_ROWS = 20_000
+
+
+def _to_batch(pairs: dict[str, list]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_arrays([pa.array(pairs[name], pa.string()) for name in PAIR_COLUMNS],
+                                      names=list(PAIR_COLUMNS))
 
 
 def _check_manifest(layout: ShardLayout, sources: list[SourceFile]) -> None:
