@@ -144,3 +144,32 @@ def test_url_host_matches_urlsplit(url):
     expected = urlsplit(url).hostname or ""
     expected = "" if ":" in expected else expected.rstrip(".")
     assert url_host(url) == expected
+
+
+def test_map_step_declares_output_features():
+    import dataclasses
+
+    from waon_hf.steps.base import MapStep
+
+    @dataclasses.dataclass
+    class AddImage(MapStep):
+        name = "add_image"
+        column: str = "url"
+
+        def output_features(self):
+            return {"image": datasets.Image()}
+
+        def process_batch(self, batch):
+            import io
+
+            from PIL import Image
+
+            def png(i):
+                buf = io.BytesIO()
+                Image.new("RGB", (2 + i, 3), (i, 0, 0)).save(buf, format="PNG")
+                return {"bytes": buf.getvalue(), "path": None}
+            return {**batch, "image": [png(i) for i in range(len(batch["url"]))]}
+
+    ds = AddImage().apply(datasets.Dataset.from_dict({"url": ["a", "b"]}), Stats())
+    assert isinstance(ds.features["image"], datasets.Image)
+    assert ds[1]["image"].size == (3, 3)

@@ -69,6 +69,11 @@ class Step:
         columns = getattr(self, "columns", None)
         return list(columns) if columns else [column] if column else []
 
+    def output_features(self) -> dict[str, Any]:
+        """Types of the columns a map step adds or rewrites (e.g. ``{"image": datasets.Image()}``);
+        empty lets ``datasets`` infer them."""
+        return {}
+
     def _call(self, method):
         """Adapt ``method(batch)`` to ``map(input_columns=...)``, which passes columns positionally."""
         names = self.input_columns()
@@ -107,10 +112,11 @@ class MapStep(Step):
         return out, {"in": n, "kept": n}
 
     def apply(self, ds, stats=None, *, num_proc=None, batch_size=10_000):
+        added = self.output_features()
         out = ds.map(
             self._call(self.process_batch), batched=True, batch_size=batch_size, num_proc=num_proc,
             input_columns=self.input_columns() or None, keep_in_memory=True, new_fingerprint=uuid.uuid4().hex,
-            desc=self.name,
+            features=datasets.Features({**ds.features, **added}) if added else None, desc=self.name,
         )
         if stats is not None:
             stats.add_stage(self.name, {"in": len(ds), "kept": len(out)})
