@@ -2,49 +2,68 @@
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from pathlib import Path
 
+import datasets
 import pyarrow.parquet as pq
 
 import waon_hf
 from waon_hf.cards import dataset_info_for, render_dataset_card
 from waon_hf.funnel import funnel_markdown, read_errors
-from waon_hf.schema import PAIR_COLUMNS, PAIR_FEATURES
+from waon_hf.schema import COLUMN_DOCS
 from waon_hf.stats import Stats
 
 # Files that belong to a run's bookkeeping, never to the published dataset.
 HUB_IGNORE_PATTERNS = [".waon/**", "**/.*.tmp-*"]
 
 
-def _step_summary(step) -> dict:
-    config = {f.name: getattr(step, f.name) for f in dataclasses.fields(step)}
-    return {"name": step.name, "config": ", ".join(f"{k}={v!r}" for k, v in config.items()) if config else ""}
+def _column_rows(features: datasets.Features) -> list[dict]:
+    rows = []
+    for name, feature in features.items():
+        kind = "image" if isinstance(feature, datasets.Image) else getattr(feature, "dtype", type(feature).__name__)
+        rows.append({"name": name, "type": kind, "doc": COLUMN_DOCS.get(name, "")})
+    return rows
 
 
-def write_dataset_card(root: Path, stats: Stats, *, sources, job, repo_id: str | None = None) -> Path:
+def _stage_lines(pipeline: dict) -> list[str]:
+    lines = []
+    for stage in pipeline.get("stages", []):
+        steps = ", ".join(_fmt_step(s) for s in stage.get("steps", [])) or "-"
+        lines.append(f"**{stage['stage']}**: {steps}")
+        for g in stage.get("global_steps", []):
+            lines.append(f"**{stage['stage']}** (over all shards): {_fmt_step(g)}")
+    return lines
+
+
+def _fmt_step(step: dict) -> str:
+    config = ", ".join(f"{k}={v!r}" for k, v in step.get("config", {}).items())
+    return f"`{step['name']}`" + (f" ({config})" if config else "")
+
+
+def write_dataset_card(root: Path, stats: Stats, *, pipeline: dict, num_sources: int,
+                       repo_id: str | None = None) -> Path:
     data_files = sorted((root / "data").glob("train-*.parquet"))
     num_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in data_files)
     num_bytes = sum(p.stat().st_size for p in data_files)
-    crawls = sorted({s.crawl for s in sources if s.crawl})
+    features = datasets.Features.from_arrow_schema(pq.read_schema(data_files[0]))
+    name = pipeline.get("name") or "waon"
     card = render_dataset_card(
         num_rows=num_rows,
-        pretty_name=job.dataset_name,
-        info=dataset_info_for(PAIR_FEATURES, num_rows, num_bytes),
-        repo_id=repo_id or f"<org>/{job.dataset_name}",
+        pretty_name=name,
+        info=dataset_info_for(features, num_rows, num_bytes),
+        repo_id=repo_id or f"<org>/{name}",
         num_files=len(data_files),
-        num_sources=len(sources),
+        num_sources=num_sources,
         read_errors=read_errors(stats),
-        crawls=crawls,
+        crawls=pipeline.get("crawls", []),
         funnel=funnel_markdown(stats),
-        columns=PAIR_COLUMNS,
-        langid=job.extract.langid,
-        steps=[_step_summary(s) for s in job.steps],
-        dedup_columns=list(job.dedup.columns),
+        columns=_column_rows(features),
+        has_images="image" in features,
+        stages=_stage_lines(pipeline),
         built=datetime.date.today().isoformat(),
         version=waon_hf.__version__,
-        note=job.card_note,
+        note=pipeline.get("note", ""),
     )
     path = root / "README.md"
     card.save(path)

@@ -1,11 +1,13 @@
-"""Shards, resume and executors for `waon extract`.
+"""Shards, resume and executors for every stage (`waon extract`, `waon download`, ...).
 
-One input file is one shard. A shard's rows go to ``<out>/.waon/shards/NNNNN.parquet`` under a
+One input file is one shard (a WARC file for extraction, a parquet file of the previous stage's
+output for the later stages). A shard's rows go to ``<out>/.waon/shards/NNNNN.parquet`` under a
 temporary name that is renamed when the file is complete, and then its stats JSON is written the
 same way; the stats file is the completion marker. A re-run skips every shard that has one, so a
 run killed at any moment and started again ends with exactly the rows of an uninterrupted run.
 
-When every shard is done, the global exact dedup runs over all of them and the final dataset
+When every shard is done, the global steps (exact dedup, perceptual dedup, decontamination) run
+in order over all of them and the final dataset
 (``data/train-NNNNN-of-MMMMM.parquet``, ``README.md`` card, ``stats.json``) is written: files go to
 a temporary folder first and are moved in only when all of them exist; ``.waon/final.json``
 marks that stage done.
@@ -25,9 +27,10 @@ from pathlib import Path
 
 import datasets
 import pyarrow as pa
+import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from waon_hf.schema import PAIR_COLUMNS, PAIR_FEATURES, empty_pairs
+from waon_hf.schema import PAIR_COLUMNS, empty_pairs
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.sources.warc import DEFAULT_MAX_PAYLOAD_BYTES, iter_html_responses
 from waon_hf.stats import Stats, write_json_atomic
@@ -43,7 +46,7 @@ WORK_DIR = ".waon"
 
 @dataclasses.dataclass
 class ExtractJob:
-    """Everything a shard worker needs; picklable (steps hold config only)."""
+    """Everything an extraction shard worker needs; picklable (steps hold config only)."""
 
     extract: ExtractConfig = dataclasses.field(default_factory=ExtractConfig)
     steps: list[Step] = dataclasses.field(default_factory=default_caption_steps)
@@ -51,6 +54,55 @@ class ExtractJob:
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     dataset_name: str = "waon-extract"
     card_note: str = ""  # shown at the top of the dataset card (e.g. "built from the synthetic sample")
+
+    stage = "extract"
+
+    @property
+    def global_steps(self) -> list:
+        return [self.dedup]
+
+    def describe(self) -> dict:
+        """This stage's entry in ``pipeline.json`` (rendered into the card)."""
+        return {"stage": self.stage, "langid": self.extract.langid, "extract": dataclasses.asdict(self.extract),
+                "steps": [step_summary(s) for s in self.steps],
+                "global_steps": [step_summary(g) for g in self.global_steps]}
+
+    def run_shard(self, index: int, source: SourceFile, layout: ShardLayout, show_progress: bool = False) -> Stats:
+        return extract_shard(index, source, self, layout, show_progress)
+
+
+@dataclasses.dataclass
+class StageJob:
+    """A stage over the parquet shards of a previous stage's output (download, image filters, ...)."""
+
+    steps: list[Step] = dataclasses.field(default_factory=list)
+    global_steps: list = dataclasses.field(default_factory=list)
+    stage: str = "stage"
+    dataset_name: str = "waon"
+    card_note: str = ""
+    batch_size: int = 1_000
+
+    def describe(self) -> dict:
+        return {"stage": self.stage, "steps": [step_summary(s) for s in self.steps],
+                "global_steps": [step_summary(g) for g in self.global_steps]}
+
+    def run_shard(self, index: int, source: SourceFile, layout: ShardLayout, show_progress: bool = False) -> Stats:
+        started = time.monotonic()
+        ds = datasets.Dataset(pq.read_table(source.location))
+        stats = Stats()
+        for step in self.steps:
+            ds = step.apply(ds, stats, batch_size=self.batch_size)
+        _write_shard(ds, index, source, layout, stats, started)
+        return stats
+
+
+def step_summary(step) -> dict:
+    config = {f.name: getattr(step, f.name) for f in dataclasses.fields(step)}
+    def plain(v):
+        if isinstance(v, (tuple, list)):
+            return [plain(x) for x in v]
+        return v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
+    return {"name": step.name, "config": {k: plain(v) for k, v in config.items()}}
 
 
 class ShardLayout:
@@ -115,7 +167,13 @@ def extract_shard(
     stats.add_stage("extract", page_counts)
     ds = datasets.Dataset(pa.Table.from_batches(batches))
     ds = apply_steps(job.steps, ds, stats)
+    _write_shard(ds, index, source, layout, stats, started)
+    return stats
 
+
+def _write_shard(ds: datasets.Dataset, index: int, source: SourceFile, layout: ShardLayout, stats: Stats,
+                 started: float) -> None:
+    """Parquet under a temporary name, renamed when complete; then the stats file that marks it done."""
     out = layout.shard_data(index)
     tmp = _tmp_name(out)
     ds.to_parquet(str(tmp))
@@ -123,7 +181,6 @@ def extract_shard(
     stats.add("shard.milliseconds", int((time.monotonic() - started) * 1000))
     stats.add("shard.files", 1)
     write_json_atomic(layout.shard_stats(index), {"source": dataclasses.asdict(source), "stats": stats})
-    return stats
 
 
 _BATCH_ROWS = 20_000
@@ -160,12 +217,12 @@ def _run_local(pending, job, layout, workers: int, progress: tqdm) -> dict[int, 
     if workers <= 1:
         for index, source in pending:
             try:
-                _report(progress, index, extract_shard(index, source, job, layout, show_progress=True))
+                _report(progress, index, job.run_shard(index, source, layout, show_progress=True))
             except Exception as e:  # one bad input must not stop the others
                 failures[index] = _failure(index, source, e)
         return failures
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(extract_shard, index, source, job, layout): (index, source)
+        futures = {pool.submit(job.run_shard, index, source, layout): (index, source)
                    for index, source in pending}
         while futures:
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
@@ -186,7 +243,8 @@ def _failure(index: int, source: SourceFile, error: Exception) -> str:
 
 def _report(progress: tqdm, index: int, stats: Stats) -> None:
     progress.update(1)
-    progress.set_postfix(pages=stats.get("extract.japanese_pages", 0), pairs=stats.get("extract.pairs", 0))
+    if "extract.pairs" in stats:
+        progress.set_postfix(pages=stats.get("extract.japanese_pages", 0), pairs=stats["extract.pairs"])
     logger.debug("shard %d done: %s", index, dict(stats))
 
 
@@ -195,7 +253,32 @@ def run_extract(
     workers: int = 1, overwrite: bool = False,
 ) -> Stats:
     """Extract, filter and deduplicate pairs from WARC files into a Hub-ready dataset folder."""
-    job = job or ExtractJob()
+    return run_sharded(sources, output_dir, job or ExtractJob(), workers=workers, overwrite=overwrite)
+
+
+def run_stage(
+    input_dir: str | os.PathLike, output_dir: str | os.PathLike, job: StageJob, *,
+    workers: int = 1, overwrite: bool = False,
+) -> Stats:
+    """Run a stage over a previous stage's output folder; the funnel and pipeline carry on from it."""
+    input_dir = Path(input_dir)
+    files = sorted((input_dir / "data").glob("train-*.parquet"))
+    if not files:
+        raise FileNotFoundError(f"{input_dir} has no data/train-*.parquet (is it the output of a waon stage?)")
+    if Path(output_dir).resolve() == input_dir.resolve():
+        raise ValueError("write a stage to a new folder (-o), not over its input")
+    previous_stats = Stats.load(input_dir / "stats.json") if (input_dir / "stats.json").exists() else Stats()
+    previous = _read_pipeline(input_dir)
+    sources = [SourceFile(str(p), "") for p in files]
+    return run_sharded(sources, output_dir, job, workers=workers, overwrite=overwrite,
+                       previous_stats=previous_stats, previous_pipeline=previous)
+
+
+def run_sharded(
+    sources: list[SourceFile], output_dir: str | os.PathLike, job, *, workers: int = 1, overwrite: bool = False,
+    previous_stats: Stats | None = None, previous_pipeline: dict | None = None,
+) -> Stats:
+    """Process every source as a shard (resumable), then the global steps, then write the dataset."""
     layout = ShardLayout(output_dir)
     if overwrite and layout.root.exists():
         shutil.rmtree(layout.work, ignore_errors=True)
@@ -223,7 +306,7 @@ def run_extract(
     if layout.final_marker.exists():
         logger.info("final dataset already written")
         return Stats.load(layout.root / "stats.json")
-    return finalize(layout, sources, job)
+    return finalize(layout, sources, job, previous_stats or Stats(), previous_pipeline)
 
 
 def _shard_stats(layout: ShardLayout, n: int) -> Stats:
@@ -234,36 +317,82 @@ def _shard_stats(layout: ShardLayout, n: int) -> Stats:
     return Stats.merged(parts)
 
 
-def finalize(layout: ShardLayout, sources: list[SourceFile], job: ExtractJob) -> Stats:
-    """Global dedup over all shards, then write ``data/``, ``stats.json`` and the card."""
+def _read_pipeline(root: Path) -> dict | None:
+    path = root / "pipeline.json"
+    if not path.exists():
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _qualified(current: Stats, previous: Stats, stage: str) -> Stats:
+    """Rename this stage's counters whose step name an earlier stage already used (``name@stage``)."""
+    taken = set(previous.stages())
+    out = Stats()
+    for key, n in current.items():
+        step, _, counter = key.partition(".")
+        out[f"{step}@{stage}.{counter}" if step in taken else key] = n
+    return out
+
+
+def apply_global_steps(shard_paths: list[Path], global_steps: list, work: Path, stats: Stats) -> list[Path]:
+    """Run global steps in order; each writes the surviving rows of every shard for the next one."""
+    paths = list(shard_paths)
+    for k, step in enumerate(global_steps):
+        out_dir = work / f"global-{k}"
+        shutil.rmtree(out_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True)
+        kept, counts = step.keep_rows(paths, work / "global-tmp")
+        written = []
+        for shard, rows in tqdm(kept, desc=step.name, unit="shard", leave=False):
+            out = out_dir / f"part-{shard:05d}.parquet"
+            write_kept(paths[shard], rows, out)
+            written.append(out)
+        stats.add_stage(step.name, counts)
+        paths = written
+    return paths
+
+
+def finalize(layout: ShardLayout, sources: list[SourceFile], job, previous_stats: Stats | None = None,
+             previous_pipeline: dict | None = None) -> Stats:
+    """Global steps over all shards, then write ``data/``, ``stats.json``, ``pipeline.json``, the card."""
     from waon_hf.hub import write_dataset_card
 
-    stats = _shard_stats(layout, len(sources))
+    current = _shard_stats(layout, len(sources))
+    shard_paths = [layout.shard_data(i) for i in range(len(sources))]
+    schema = pq.read_schema(shard_paths[0])
+    final = apply_global_steps(shard_paths, job.global_steps, layout.work, current)
+    stats = Stats(previous_stats or {}).merge(_qualified(current, previous_stats or Stats(), job.stage))
     staging = layout.work / "final-tmp"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    shard_paths = [layout.shard_data(i) for i in range(len(sources))]
-    kept, counts = job.dedup.keep_rows(shard_paths, layout.work / "dedup-tmp")
-    written = []
-    for shard, rows in tqdm(kept, desc="dedup write", unit="shard", total=None):
-        out = staging / f"part-{shard:05d}.parquet"
-        write_kept(shard_paths[shard], rows, out)
-        written.append(out)
-    stats.add_stage(job.dedup.name, counts)
-    if not written:  # an empty dataset still loads, with its columns
+    if not final:  # nothing survived: one empty table that still carries the columns
         empty = staging / "part-00000.parquet"
-        datasets.Dataset.from_dict(empty_pairs(), features=PAIR_FEATURES).to_parquet(str(empty))
-        written.append(empty)
+        pq.write_table(schema.empty_table(), empty)
+        final = [empty]
+    else:
+        moved = []
+        for path in final:
+            os.replace(path, staging / path.name)
+            moved.append(staging / path.name)
+        final = moved
 
     shutil.rmtree(layout.data, ignore_errors=True)
     layout.data.mkdir(parents=True)
-    for j, path in enumerate(written):
-        os.replace(path, layout.data / f"train-{j:05d}-of-{len(written):05d}.parquet")
+    for j, path in enumerate(final):
+        os.replace(path, layout.data / f"train-{j:05d}-of-{len(final):05d}.parquet")
     stats.save(layout.root / "stats.json")
-    write_dataset_card(layout.root, stats, sources=sources, job=job)
-    write_json_atomic(layout.final_marker, {"files": len(written), "rows": counts["kept"]})
-    shutil.rmtree(staging, ignore_errors=True)
+    pipeline = {"name": job.dataset_name, "note": job.card_note,
+                "crawls": sorted({s.crawl for s in sources if s.crawl}) or (previous_pipeline or {}).get("crawls", []),
+                "stages": [*(previous_pipeline or {}).get("stages", []), job.describe()]}
+    write_json_atomic(layout.root / "pipeline.json", pipeline)
+    write_dataset_card(layout.root, stats, pipeline=pipeline, num_sources=len(sources))
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in layout.data.glob("train-*.parquet"))
+    write_json_atomic(layout.final_marker, {"files": len(final), "rows": rows})
+    for leftover in [staging, *layout.work.glob("global-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
     return stats
 
 
-__all__ = ["ExtractJob", "ShardLayout", "extract_shard", "finalize", "run_extract", "PAIR_COLUMNS"]
+__all__ = ["ExtractJob", "StageJob", "ShardLayout", "extract_shard", "finalize", "run_extract", "run_stage",
+           "run_sharded", "PAIR_COLUMNS"]

@@ -21,6 +21,22 @@ PAIR_COLUMNS: dict[str, str] = {
     "warc_record_id": "WARC-Record-ID of the page's response record",
 }
 
+# Columns added by the later stages (download, image filters, scoring); documented in the card.
+STAGE_COLUMNS: dict[str, str] = {
+    "image": "the image, resized and re-encoded, embedded as bytes (datasets.Image)",
+    "status": "download status: 'ok' or why the image is missing",
+    "error": "download error detail ('' when ok)",
+    "width": "stored image width in pixels",
+    "height": "stored image height in pixels",
+    "original_width": "width of the image as served",
+    "original_height": "height of the image as served",
+    "sha256": "SHA-256 of the stored image bytes",
+    "phash": "64-bit perceptual hash (imagededup PHash), 16 hex characters",
+    "punsafe": "probability that the image is unsafe (NSFW classifier)",
+    "similarity": "cosine similarity of image and caption embeddings (SigLIP2)",
+}
+COLUMN_DOCS: dict[str, str] = {**PAIR_COLUMNS, **STAGE_COLUMNS}
+
 PAIR_FEATURES = datasets.Features({name: datasets.Value("string") for name in PAIR_COLUMNS})
 PAIR_ARROW_SCHEMA: pa.Schema = PAIR_FEATURES.arrow_schema
 
