@@ -1,0 +1,372 @@
+"""Image download throughput: ``DownloadImages`` against img2dataset, same URLs, same local server.
+
+Setup (all on this machine, nothing leaves 127.0.0.1):
+
+* ``--unique`` synthetic pictures (``waon_hf.synthetic.synthetic_image``: 320-1600 px wide, aspect
+  0.5-2, 85% JPEG / 10% PNG / 5% WebP), generated once and cached under
+  ``benchmarks/data/download/`` (git-ignored);
+* a server process (aiohttp) listening on ``--hosts`` ports of 127.0.0.1, each port standing for one
+  web host; every answer waits a per-URL latency drawn uniformly in ``--latency`` (default 50-200
+  ms) before its first byte; robots.txt is 404; it refuses to serve more than ``3 * --n`` requests;
+* ``--n`` URLs spread over the hosts: 96% images, 3% 404, 1% 500 (so both sides also handle
+  failures).
+
+Each downloader runs in its own subprocess, one process each (``--workers`` for ours is 1:
+``datasets.map`` in the calling process; img2dataset ``processes_count=1``), with matching
+settings: 256 px ``keep_ratio`` resize, JPEG quality 95, 64 requests in flight (ours: ``concurrency
+64``, ``per_host`` 4 over 16 hosts; img2dataset: ``thread_count 64``), timeout 10 s, no retries,
+SHA-256 computed, EXIF extraction off, output written as Parquet with the image bytes embedded.
+Ours runs with ``allow_private=True`` (the server is loopback) and robots.txt on (one extra request
+per host); img2dataset reaches 127.0.0.1 by default.
+
+Reported per downloader: wall time, ok images, images/s (wall), images per CPU-second (user + system
+time of the subprocess and its children: the per-core rate, which is what matters when a machine
+runs one downloader per core), CPU cores used on average, peak resident memory of the process tree
+(sampled every 20 ms with psutil), and the status counts.
+
+img2dataset is not a dependency of this project: it pins packages (pandas < 3, albumentations,
+opencv, wandb) that would change the project's environment, so it lives in its own virtualenv.
+``--install-img2dataset`` creates it at ``benchmarks/data/img2dataset-venv`` (``pip install
+img2dataset==1.47.0``); ``--img2dataset-python`` points at another interpreter that has it.
+
+Usage::
+
+    python benchmarks/bench_download.py --install-img2dataset   # once
+    python benchmarks/bench_download.py [--n 2000] [--rounds 2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import zlib
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+DATA_DIR = HERE / "data" / "download"
+I2D_VENV = HERE / "data" / "img2dataset-venv"
+I2D_PIN = "img2dataset==1.47.0"
+RESULT_PREFIX = "BENCH_RESULT "
+MIB = 1024 * 1024
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs: images and URLs
+# --------------------------------------------------------------------------------------------
+
+def make_images(n_unique: int, seed: int = 0) -> Path:
+    """Write ``n_unique`` pictures to ``DATA_DIR/images-<n>-<seed>/`` once; return the folder."""
+    sys.path.insert(0, str(REPO))
+    from waon_hf.synthetic import synthetic_image
+
+    folder = DATA_DIR / f"images-{n_unique}-{seed}"
+    done = folder / "DONE"
+    if done.exists():
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    for i in range(n_unique):
+        width = rng.randint(320, 1600)
+        height = max(64, int(width / rng.uniform(0.5, 2.0)))
+        r = rng.random()
+        fmt, ext = ("JPEG", "jpg") if r < 0.85 else ("PNG", "png") if r < 0.95 else ("WEBP", "webp")
+        (folder / f"{i}.{ext}").write_bytes(synthetic_image(seed * 100_000 + i, width, height, fmt, quality=88))
+    done.write_text("ok")
+    return folder
+
+
+def url_plan(n: int, hosts: int, n_unique: int, seed: int = 0) -> list[tuple[int, str]]:
+    """(host index, path) per URL: 96% images, 3% 404, 1% 500, spread evenly over hosts."""
+    rng = random.Random(seed + 1)
+    plan = []
+    for i in range(n):
+        r = rng.random()
+        path = f"/img/{i}-{i % n_unique}" if r < 0.96 else f"/missing/{i}" if r < 0.99 else f"/error/{i}"
+        plan.append((i % hosts, path))
+    return plan
+
+
+# --------------------------------------------------------------------------------------------
+# The server (a subprocess)
+# --------------------------------------------------------------------------------------------
+
+def serve(folder: str, ports_file: str, hosts: int, lat_min: float, lat_max: float, max_requests: int) -> None:
+    import asyncio
+
+    from aiohttp import web
+
+    images = {}
+    for p in Path(folder).iterdir():
+        if p.suffix in (".jpg", ".png", ".webp"):
+            ctype = {".jpg": "image/jpeg", ".png": "image/png", ".webp": "image/webp"}[p.suffix]
+            images[p.stem] = (p.read_bytes(), ctype)
+    served = {"n": 0}
+
+    async def handler(request: web.Request) -> web.Response:
+        served["n"] += 1
+        if served["n"] > max_requests:
+            return web.Response(status=503, text="request budget exhausted")
+        path = request.path
+        latency = lat_min + (zlib.crc32(path.encode()) / 2**32) * (lat_max - lat_min)
+        await asyncio.sleep(latency)
+        if path.startswith("/img/"):
+            body, ctype = images[path.rsplit("-", 1)[1]]
+            return web.Response(body=body, content_type=ctype)
+        if path.startswith("/error/"):
+            return web.Response(status=500, text="server error")
+        return web.Response(status=404, text="not found")
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_route("GET", "/{tail:.*}", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        ports = []
+        for _ in range(hosts):
+            site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
+            await site.start()
+            ports.append(site._server.sockets[0].getsockname()[1])
+        Path(ports_file).write_text(json.dumps(ports))
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# --------------------------------------------------------------------------------------------
+# The two downloaders (each in its own subprocess)
+# --------------------------------------------------------------------------------------------
+
+def run_ours(urls_file: str, out_dir: str, concurrency: int, per_host: int, image_size: int) -> dict:
+    sys.path.insert(0, str(REPO))
+    import datasets
+
+    from waon_hf.steps.download import DownloadImages, status_counts
+
+    datasets.disable_progress_bars()
+    urls = Path(urls_file).read_text().split()
+    step = DownloadImages(allow_private=True, concurrency=concurrency, per_host=per_host, image_size=image_size,
+                          resize_mode="keep_ratio", encode_quality=95, timeout_total=10, timeout_read=10, retries=0)
+    t0 = time.perf_counter()
+    ds = step.apply(datasets.Dataset.from_dict({"url": urls}))
+    ds.to_parquet(os.path.join(out_dir, "ours.parquet"))
+    wall = time.perf_counter() - t0
+    return {"wall_s": wall, "statuses": status_counts(ds)}
+
+
+def run_img2dataset(urls_file: str, out_dir: str, concurrency: int, image_size: int) -> dict:
+    import pyarrow.parquet as pq
+    from img2dataset import download
+
+    n = len(Path(urls_file).read_text().split())
+    t0 = time.perf_counter()
+    download(url_list=urls_file, input_format="txt", output_folder=out_dir, output_format="parquet",
+             processes_count=1, thread_count=concurrency, image_size=image_size, resize_mode="keep_ratio",
+             encode_quality=95, encode_format="jpg", timeout=10, retries=0, extract_exif=False,
+             compute_hash="sha256", enable_wandb=False, number_sample_per_shard=n, distributor="multiprocessing",
+             incremental_mode="incremental")  # a fresh folder; "overwrite" deletes its own _tmp
+    wall = time.perf_counter() - t0
+    statuses: dict[str, int] = {}
+    for p in Path(out_dir).glob("*.parquet"):
+        t = pq.read_table(p, columns=["status", "error_message"]).to_pylist()
+        for row in t:
+            key = row["status"]
+            if key != "success":
+                key += f": {(row['error_message'] or '')[:40]}"
+            statuses[key] = statuses.get(key, 0) + 1
+    return {"wall_s": wall, "statuses": dict(sorted(statuses.items(), key=lambda kv: -kv[1]))}
+
+
+def child_main(argv: list[str]) -> None:
+    which, urls_file, out_dir, concurrency, per_host, image_size = argv
+    if which == "ours":
+        result = run_ours(urls_file, out_dir, int(concurrency), int(per_host), int(image_size))
+    else:
+        result = run_img2dataset(urls_file, out_dir, int(concurrency), int(image_size))
+    print(RESULT_PREFIX + json.dumps(result), flush=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Measuring a subprocess: CPU from getrusage(CHILDREN), peak RSS of the tree from psutil
+# --------------------------------------------------------------------------------------------
+
+def _tree_rss(proc) -> int:
+    import psutil
+
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def measure(cmd: list[str], env: dict | None = None) -> dict:
+    import resource
+
+    import psutil
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    peak = [0]
+    stop = threading.Event()
+
+    def sample() -> None:
+        try:
+            ps = psutil.Process(proc.pid)
+        except psutil.Error:
+            return
+        while not stop.is_set():
+            peak[0] = max(peak[0], _tree_rss(ps))
+            stop.wait(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    stop.set()
+    sampler.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]} failed ({proc.returncode}):\n{err[-3000:]}")
+    line = next(ln for ln in out.splitlines() if ln.startswith(RESULT_PREFIX))
+    result = json.loads(line[len(RESULT_PREFIX):])
+    result["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result["peak_rss_mib"] = peak[0] / MIB
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+
+def install_img2dataset() -> Path:
+    python = I2D_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(I2D_VENV)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", I2D_PIN], check=True)
+    return python
+
+
+def img2dataset_python(arg: str | None) -> tuple[str | None, str]:
+    """(interpreter, '') or (None, why not)."""
+    candidates = [arg] if arg else [sys.executable, str(I2D_VENV / "bin" / "python")]
+    for python in candidates:
+        if not python or not Path(python).exists():
+            continue
+        check = subprocess.run([python, "-c", "import img2dataset"], capture_output=True, text=True)
+        if check.returncode == 0:
+            return python, ""
+        why = check.stderr.strip().splitlines()[-1] if check.stderr.strip() else "import failed"
+    else:
+        why = "no interpreter with img2dataset (run with --install-img2dataset)"
+    return None, why
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--_child":
+        child_main(sys.argv[2:])
+        return
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=2000, help="URLs (requests are bounded by 3x this)")
+    ap.add_argument("--unique", type=int, default=400, help="distinct pictures behind the URLs")
+    ap.add_argument("--hosts", type=int, default=16, help="server ports, each standing for one host")
+    ap.add_argument("--latency", type=float, nargs=2, default=(0.05, 0.2), metavar=("MIN", "MAX"))
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--per-host", type=int, default=4)
+    ap.add_argument("--image-size", type=int, default=256)
+    ap.add_argument("--rounds", type=int, default=1, help="runs of each downloader, alternating")
+    ap.add_argument("--only", choices=("ours", "img2dataset"), default=None)
+    ap.add_argument("--img2dataset-python", default=None)
+    ap.add_argument("--install-img2dataset", action="store_true")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+
+    if args.install_img2dataset:
+        print("img2dataset installed in", install_img2dataset())
+        return
+    folder = make_images(args.unique)
+    i2d_python, i2d_why = img2dataset_python(args.img2dataset_python)
+    methods = [m for m in ("ours", "img2dataset") if args.only in (None, m)]
+
+    import multiprocessing as mp
+
+    with tempfile.TemporaryDirectory(prefix="bench-download-") as tmp:
+        ports_file = os.path.join(tmp, "ports.json")
+        budget = 3 * args.n * args.rounds * len(methods) + 10 * args.hosts
+        server = mp.get_context("spawn").Process(
+            target=serve, args=(str(folder), ports_file, args.hosts, *args.latency, budget), daemon=True)
+        server.start()
+        for _ in range(200):
+            if os.path.exists(ports_file) and os.path.getsize(ports_file):
+                break
+            time.sleep(0.05)
+        ports = json.loads(Path(ports_file).read_text())
+        urls = [f"http://127.0.0.1:{ports[h]}{path}" for h, path in url_plan(args.n, args.hosts, args.unique)]
+        urls_file = os.path.join(tmp, "urls.txt")
+        Path(urls_file).write_text("\n".join(urls) + "\n")
+
+        results: dict[str, list[dict]] = {m: [] for m in methods}
+        try:
+            for r in range(args.rounds):
+                for m in methods:
+                    out_dir = os.path.join(tmp, f"{m}-{r}")
+                    if m == "ours":  # img2dataset wants to create its folder (an existing one loses its _tmp)
+                        os.makedirs(out_dir)
+                    child = [m, urls_file, out_dir, str(args.concurrency), str(args.per_host), str(args.image_size)]
+                    if m == "ours":
+                        cmd = [sys.executable, __file__, "--_child", *child]
+                    elif i2d_python is None:
+                        results[m].append({"skipped": i2d_why})
+                        continue
+                    else:
+                        cmd = [i2d_python, __file__, "--_child", *child]
+                    env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "WANDB_MODE": "disabled"}
+                    res = measure(cmd, env)
+                    print(f"round {r + 1} {m}: {res['wall_s']:.1f}s wall, {res['cpu_s']:.1f}s CPU, "
+                          f"{res['peak_rss_mib']:.0f} MiB, {res['statuses']}", flush=True)
+                    results[m].append(res)
+        finally:
+            server.terminate()
+            server.join(5)
+
+    print()
+    print(f"{args.n} URLs over {args.hosts} hosts on 127.0.0.1, latency {args.latency[0] * 1000:.0f}-"
+          f"{args.latency[1] * 1000:.0f} ms, {args.image_size} px keep_ratio, JPEG q95, {args.concurrency} in flight, "
+          f"one process each; {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+          f"Python {platform.python_version()}")
+    print()
+    print("| downloader | ok images | wall s | images/s | images per CPU-s | CPU cores used | peak RSS MiB "
+          "| statuses |")
+    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    summary = {}
+    for m, runs in results.items():
+        done = [x for x in runs if "skipped" not in x]
+        if not done:
+            print(f"| {m} | skipped: {runs[0]['skipped'] if runs else 'not run'} | | | | | | |")
+            continue
+        best = min(done, key=lambda x: x["wall_s"])
+        ok = best["statuses"].get("ok", best["statuses"].get("success", 0))
+        per_cpu = ok / best["cpu_s"] if best["cpu_s"] else float("nan")
+        summary[m] = {**best, "ok": ok, "images_per_s": ok / best["wall_s"], "images_per_cpu_s": per_cpu,
+                      "runs": done}
+        statuses = ", ".join(f"{k} {v}" for k, v in best["statuses"].items())
+        print(f"| {m} | {ok} | {best['wall_s']:.1f} | {ok / best['wall_s']:.0f} | {per_cpu:.0f} | "
+              f"{best['cpu_s'] / best['wall_s']:.2f} | {best['peak_rss_mib']:.0f} | {statuses} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"args": vars(args), "results": summary}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
