@@ -21,10 +21,17 @@ $(ACTIONLINT):
 
 install: $(STAMP) $(ACTIONLINT)
 
+# The main job on the embedded sample, then the image stages with the sample's image archive (offline).
 demo: install
-	$(PY) -m waon_hf.cli extract samples/sample.warc.gz -o $(DEMO_OUT) --overwrite \
+	$(PY) -m waon_hf.cli extract samples/sample.warc.gz -o $(DEMO_OUT)/pairs --overwrite \
 		--name waon-sample --config configs/sample.yaml
-	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)', split='train'); print(ds); print(ds[0])"
+	$(PY) -m waon_hf.cli download $(DEMO_OUT)/pairs -o $(DEMO_OUT)/images --overwrite \
+		--warc-source samples/sample-images.warc.gz --offline
+	$(PY) -m waon_hf.cli filter-images $(DEMO_OUT)/images -o $(DEMO_OUT)/filtered --overwrite
+	$(PY) -m waon_hf.cli dedup-images $(DEMO_OUT)/filtered -o $(DEMO_OUT)/final --overwrite \
+		--max-distance 4 --against samples/tiny_bench
+	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)/final', split='train'); \
+		print(ds); r = ds[0]; print(r['caption'], r['url'], r['image'].size, r['phash'])"
 
 # pytest exits 5 when it collects no test; that is not a failure of the build.
 test: install
@@ -42,6 +49,7 @@ lint: install
 
 sample: install
 	$(PY) dataset_scripts/make_sample_warc.py -o samples/sample.warc.gz
+	$(PY) dataset_scripts/make_sample_images.py
 
 clean:
 	rm -rf $(DEMO_OUT) .pytest_cache
