@@ -32,6 +32,9 @@ demo: install
 		--max-distance 4 --against samples/tiny_bench
 	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)/final', split='train'); \
 		print(ds); r = ds[0]; print(r['caption'], r['url'], r['image'].size, r['phash'])"
+	@echo "Zero-shot evaluation of a tiny random SigLIP2 built locally (its scores mean nothing; the plumbing is real):"
+	$(PY) -c "from waon_hf.testing.tiny_models import build_tiny_siglip2; build_tiny_siglip2('$(DEMO_OUT)/tiny-siglip2')"
+	$(PY) -m waon_hf.cli eval --model $(DEMO_OUT)/tiny-siglip2 --bench tiny -o $(DEMO_OUT)/eval.json
 
 # pytest exits 5 when it collects no test; that is not a failure of the build.
 test: install

@@ -62,6 +62,22 @@ def _extract(args: argparse.Namespace) -> int:
     return 0
 
 
+from waon_hf.eval.cli import add_eval_arguments, run_eval  # noqa: E402
+from waon_hf.image_cli import (  # noqa: E402
+    _dedup_args,
+    _download_args,
+    _filter_args,
+    run_dedup_images,
+    run_download,
+    run_filter_images,
+)
+
+command("download", _download_args)(run_download)
+command("filter-images", _filter_args)(run_filter_images)
+command("dedup-images", _dedup_args)(run_dedup_images)
+command("eval", add_eval_arguments)(run_eval)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="waon",

@@ -1,0 +1,326 @@
+"""Benchmark loaders: a small registry from a name to the tasks it evaluates.
+
+``load_benchmark("waon-bench")`` reads the default source (a Hub dataset id); ``"NAME=SOURCE"``
+reads another Hub id, a local dataset folder (``load_dataset(folder)``: data files or README
+``configs:``) or a single ``.parquet`` / ``.csv`` / ``.json(l)`` file.
+
+Expected columns:
+
+* classification (``waon-bench``, ``recruit``, ``tiny``): the Japanese class name (``class``; the
+  Recruit sets may call it ``label``), an optional ``category``, and the image: ``image`` (a
+  ``datasets.Image`` or a ``{"bytes", "path"}`` struct), or ``image_path`` (relative to the
+  dataset folder), or only ``url``. Class indices are the sorted distinct class names.
+* retrieval (``xm3600``): ``captions`` (a list; the first is used unless ``all_captions``) or
+  ``caption``, and the image as above. The Hub default is the ``ja`` split of floschne/xm3600
+  (ISO 639-1 ``ja``; ``jp`` is not a language code and selects nothing).
+
+Images are never downloaded here (the downloader of the images stage does that). A row whose only
+image is a URL, a missing file or undecodable bytes is reported *missing* with its reason; the
+runner keeps it in the denominator (counted wrong) unless told to skip missing rows.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TINY_BENCH_DIR = REPO_ROOT / "samples" / "tiny_bench"
+DATA_FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json"}
+SPLIT_PREFERENCE = ("test", "validation", "train")
+MISSING_EXAMPLES = 5  # rows listed per missing reason in the results
+
+
+class ImageColumn:
+    """The images of a table, loaded on demand: ``load(rows) -> [(PIL image | None, reason | None)]``.
+
+    Undecoded bytes are read from the Arrow table and opened with PIL here, so a corrupt image is
+    a missing row with a reason rather than an exception in the middle of a run.
+    """
+
+    def __init__(self, table, *, base_dir: Path | None, source: str):
+        import datasets
+
+        self.base_dir = base_dir
+        self.source = source
+        self.kind = "none"
+        cols = set(table.column_names)
+        if "image" in cols:
+            self.kind = "image"
+            if isinstance(table.features["image"], datasets.Image):
+                table = table.cast_column("image", datasets.Image(decode=False))
+            self.table = table.select_columns(["image"] + (["url"] if "url" in cols else []))
+        elif "image_path" in cols:
+            self.kind = "path"
+            self.table = table.select_columns(["image_path"] + (["url"] if "url" in cols else []))
+        elif "url" in cols:
+            self.kind = "url"
+            self.table = table.select_columns(["url"])
+        else:
+            self.table = table.select_columns([])
+        self._len = len(table)
+
+    def __len__(self) -> int:
+        return self._len
+
+    def load(self, rows: list[int] | np.ndarray) -> list[tuple[object, str | None]]:
+        if self.kind in ("url", "none"):
+            return [(None, "url_only" if self.kind == "url" else "no_image_column")] * len(rows)
+        batch = self.table[[int(i) for i in rows]] if len(rows) else {}
+        key = "image" if self.kind == "image" else "image_path"
+        return [self._open(value) for value in batch.get(key, [])]
+
+    def _open(self, value) -> tuple[object, str | None]:
+        from PIL import Image, UnidentifiedImageError
+
+        data, path = None, None
+        if isinstance(value, dict):
+            data, path = value.get("bytes"), value.get("path")
+        elif isinstance(value, str):
+            path = value
+        elif value is not None and hasattr(value, "convert"):  # already a PIL image
+            return _rgb(value), None
+        try:
+            if data is not None:
+                img = Image.open(io.BytesIO(data))
+            elif path:
+                p = Path(path)
+                if not p.is_absolute() and self.base_dir is not None:
+                    p = self.base_dir / p
+                if not p.is_file():
+                    return None, "file_not_found"
+                img = Image.open(p)
+            else:
+                return None, "url_only" if "url" in self.table.column_names else "no_image"
+            img.load()
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            return None, "undecodable"
+        return _rgb(img), None
+
+    def urls(self, rows) -> list[str | None]:
+        if "url" not in self.table.column_names:
+            return [None] * len(rows)
+        return list(self.table[[int(i) for i in rows]]["url"])
+
+
+def _rgb(img):
+    return img if img.mode == "RGB" else img.convert("RGB")
+
+
+@dataclass
+class ClassificationTask:
+    """Zero-shot classification: ``labels[i]`` indexes ``class_names``."""
+
+    name: str
+    source: str
+    class_names: list[str]
+    labels: np.ndarray
+    images: ImageColumn
+    categories: list[str] | None = None
+    kind: str = field(default="classification", init=False)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class RetrievalTask:
+    """Image-text retrieval: caption ``t`` describes image ``text_to_image[t]``."""
+
+    name: str
+    source: str
+    captions: list[str]
+    text_to_image: np.ndarray
+    images: ImageColumn
+    kind: str = field(default="retrieval", init=False)
+
+    @property
+    def n_images(self) -> int:
+        return len(self.images)
+
+
+Task = ClassificationTask | RetrievalTask
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    default_source: str | None
+    loader: Callable[[str], list[Task]]
+    description: str
+
+
+BENCHMARKS: dict[str, BenchmarkSpec] = {}
+
+
+def register(name: str, default_source: str | None, description: str):
+    def wrap(loader: Callable[[str], list[Task]]):
+        BENCHMARKS[name] = BenchmarkSpec(name, default_source, loader, description)
+        return loader
+    return wrap
+
+
+def parse_bench_list(value: str) -> list[tuple[str, str | None]]:
+    """``"waon-bench,xm3600=path/to/xm3600"`` -> ``[("waon-bench", None), ("xm3600", "path/to/xm3600")]``."""
+    out = []
+    for item in (s.strip() for s in value.split(",")):
+        if not item:
+            continue
+        name, _, source = item.partition("=")
+        name = name.strip().lower()
+        if name not in BENCHMARKS:
+            raise ValueError(f"unknown benchmark {name!r}; available: {', '.join(sorted(BENCHMARKS))} "
+                             "(NAME=SOURCE reads NAME's format from a Hub id, folder or file)")
+        out.append((name, source.strip() or None))
+    if not out:
+        raise ValueError("no benchmark given")
+    return out
+
+
+def load_benchmark(name: str, source: str | None = None) -> list[Task]:
+    """The tasks of benchmark ``name``, read from ``source`` (default: the registered source)."""
+    spec = BENCHMARKS[name]
+    src = source or spec.default_source
+    if src is None:
+        raise ValueError(f"benchmark {name!r} has no default source: pass {name}=PATH_OR_HUB_ID")
+    try:
+        return spec.loader(src)
+    except (FileNotFoundError, ConnectionError, OSError) as e:
+        raise RuntimeError(f"could not load benchmark {name!r} from {src!r}: {e}") from e
+
+
+def _pick_split(dsd, preferred: tuple[str, ...]) -> tuple[object, str]:
+    splits = list(dsd.keys())
+    for s in preferred:
+        if s in dsd:
+            return dsd[s], s
+    if len(splits) == 1:
+        return dsd[splits[0]], splits[0]
+    raise ValueError(f"several splits {splits} and none of {list(preferred)}")
+
+
+def load_table(source: str, *, prefer_splits: tuple[str, ...] = SPLIT_PREFERENCE, data_files=None,
+               hub_split: str | None = None):
+    """``(datasets.Dataset, base_dir or None, description)`` for a Hub id, folder or data file.
+
+    A folder or Hub dataset with several splits gives the first of ``prefer_splits`` it has (or its
+    only split); ``hub_split`` asks the Hub for that split alone (XM3600 has one per language).
+    """
+    import datasets
+
+    path = Path(source)
+    if path.is_file():
+        builder = DATA_FILE_BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise ValueError(f"{source}: unsupported file type (use one of {sorted(DATA_FILE_BUILDERS)})")
+        ds = datasets.load_dataset(builder, data_files=str(path), split="train")
+        return ds, path.parent, str(path)
+    if path.is_dir():
+        dsd = datasets.load_dataset(str(path), data_files=data_files)
+        ds, split = _pick_split(dsd, prefer_splits)
+        return ds, path, f"{path} (split {split})"
+    if source.startswith((".", "/", "~")) or source.count("/") != 1:
+        raise FileNotFoundError(f"{source}: no such file or folder (and not a Hub id 'owner/name')")
+    if hub_split is not None:
+        return datasets.load_dataset(source, split=hub_split), None, f"hf://datasets/{source} (split {hub_split})"
+    dsd = datasets.load_dataset(source, data_files=data_files)
+    ds, split = _pick_split(dsd, prefer_splits)
+    return ds, None, f"hf://datasets/{source} (split {split})"
+
+
+def _first_column(table, candidates: tuple[str, ...], what: str) -> str:
+    for c in candidates:
+        if c in table.column_names:
+            return c
+    raise ValueError(f"no {what} column: expected one of {list(candidates)}, found {table.column_names}")
+
+
+def classification_from_table(name: str, table, *, base_dir: Path | None, source: str,
+                              label_columns: tuple[str, ...] = ("class", "label")) -> ClassificationTask:
+    import datasets
+
+    label_col = _first_column(table, label_columns, "class name")
+    feature = table.features[label_col]
+    values = table[label_col]
+    if isinstance(feature, datasets.ClassLabel):
+        values = [feature.int2str(v) for v in values]
+    names = [str(v).strip() for v in values]
+    if any(not v for v in names):
+        raise ValueError(f"{source}: empty class name in column {label_col!r}")
+    class_names = sorted(set(names))
+    index = {c: i for i, c in enumerate(class_names)}
+    categories = [str(c) for c in table["category"]] if "category" in table.column_names else None
+    images = ImageColumn(table, base_dir=base_dir, source=source)
+    if images.kind in ("url", "none"):
+        logger.warning("%s: no local images (%s column only); every row will be reported missing until the "
+                       "images are downloaded", name, images.kind)
+    return ClassificationTask(name=name, source=source, class_names=class_names,
+                              labels=np.array([index[v] for v in names], dtype=np.int64),
+                              images=images, categories=categories)
+
+
+@register("waon-bench", "llm-jp/WAON-Bench",
+          "WAON-Bench: 374 Japanese cultural classes x 5 images, zero-shot top-1 (columns class, category, url"
+          " [, image])")
+def load_waon_bench(source: str) -> list[Task]:
+    table, base, desc = load_table(source)
+    return [classification_from_table("waon-bench", table, base_dir=base, source=desc)]
+
+
+@register("tiny", str(TINY_BENCH_DIR),
+          "the tiny synthetic benchmark shipped in samples/tiny_bench (8 classes x 3 images), for tests and demos")
+def load_tiny(source: str) -> list[Task]:
+    table, base, desc = load_table(source)
+    return [classification_from_table("tiny", table, base_dir=base, source=desc)]
+
+
+RECRUIT_SUBSETS = ("jafood101", "jaflower30", "jafacility20", "jalandmark10")
+
+
+@register("recruit", "recruit-jp/japanese-image-classification-evaluation-dataset",
+          "Recruit's Japanese image classification: jafood101, jaflower30, jafacility20, jalandmark10 "
+          "(one CSV/parquet/folder per subset; class name in `class` or `label`)")
+def load_recruit(source: str) -> list[Task]:
+    tasks = []
+    root = Path(source)
+    for subset in RECRUIT_SUBSETS:
+        if root.is_dir():
+            found = [p for p in (root / subset, *(root / f"{subset}{ext}" for ext in DATA_FILE_BUILDERS)) if p.exists()]
+            if not found:
+                raise FileNotFoundError(f"{root}: no {subset}.csv/.parquet/.json(l) or {subset}/ folder")
+            table, base, desc = load_table(str(found[0]))
+        else:
+            table, base, desc = load_table(source, data_files={"test": f"{subset}.csv"})
+        tasks.append(classification_from_table(f"recruit/{subset}", table, base_dir=base, source=desc,
+                                               label_columns=("class", "label", "category_ja", "name")))
+    return tasks
+
+
+def retrieval_from_table(name: str, table, *, base_dir: Path | None, source: str,
+                         all_captions: bool = False) -> RetrievalTask:
+    col = _first_column(table, ("captions", "caption"), "caption")
+    captions, t2i = [], []
+    for i, value in enumerate(table[col]):
+        caps = [value] if isinstance(value, str) else [c for c in (value or []) if c and c.strip()]
+        if not caps:
+            raise ValueError(f"{source}: row {i} has no caption")
+        for c in caps if all_captions else caps[:1]:
+            captions.append(c.strip())
+            t2i.append(i)
+    return RetrievalTask(name=name, source=source, captions=captions, text_to_image=np.array(t2i, dtype=np.int64),
+                         images=ImageColumn(table, base_dir=base_dir, source=source))
+
+
+@register("xm3600", "floschne/xm3600",
+          "Crossmodal-3600 Japanese retrieval: 3,600 images, first Japanese caption each, recall@1/5/10 both ways "
+          "(columns captions or caption, image)")
+def load_xm3600(source: str) -> list[Task]:
+    table, base, desc = load_table(source, prefer_splits=("ja", "test", "train"), hub_split="ja")
+    return [retrieval_from_table("xm3600", table, base_dir=base, source=desc)]

@@ -1,0 +1,21 @@
+"""``evaluate`` metric modules shipped with waon_hf.
+
+Each lives in a folder named like its script (``waon_bench/waon_bench.py``), which is what
+``evaluate.load(<folder>)`` looks for, next to its metric card (``README.md``). From a checkout,
+``evaluate.load("waon_hf/metrics/waon_bench")``; from an installed package,
+``evaluate.load(waon_hf.metrics.metric_path("waon_bench"))``. Loading a local path never touches
+the network (it works with ``HF_HUB_OFFLINE=1``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+METRICS = ("waon_bench", "xm3600_retrieval")
+
+
+def metric_path(name: str) -> str:
+    """The folder to pass to ``evaluate.load`` for one of ``METRICS``."""
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; available: {', '.join(METRICS)}")
+    return str(Path(__file__).resolve().parent / name)

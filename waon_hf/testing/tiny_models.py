@@ -1,0 +1,102 @@
+"""A tiny random SigLIP2 (model + processor) built on the spot, for tests, demos and benchmarks.
+
+Nothing is downloaded. The recipe (see FINDINGS.md, "Tiny SigLIP2 with no download"):
+
+* a byte-fallback BPE trained with ``tokenizers`` on a few Japanese lines (lowercase normaliser,
+  ``▁`` for spaces, special tokens ``<pad> <eos> <bos> <unk> <mask>`` then the 256 byte tokens
+  ``<0x00>``..``<0xFF>``), wrapped as ``Siglip2Tokenizer(vocab=..., merges=...)``. A BPE
+  round-trips through ``AutoProcessor``; a Unigram saved as ``PreTrainedTokenizerFast`` comes back
+  as a BPE with different ids.
+* ``Siglip2Processor(Siglip2ImageProcessor(max_num_patches=64, patch_size=16), tokenizer)``.
+* ``Siglip2Model(Siglip2Config(...))`` with hidden size 32 and 2 layers in each tower.
+
+``build_tiny_siglip2(out_dir, seed)`` writes both with ``save_pretrained`` and returns the folder;
+load it back with ``AutoModel/AutoProcessor.from_pretrained(folder, local_files_only=True)``. The
+saved files are identical for identical arguments (the weights depend only on ``seed``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+# Lines the tokenizer is trained on: the evaluation templates and everyday Japanese captions.
+# Anything else still tokenizes (byte fallback), only in more pieces.
+TRAINING_LINES = (
+    "{}の写真", "{}の画像", "{}が写っている写真", "これは{}の写真です", "{}を撮影した写真",
+    "{}のクローズアップ写真", "{}の鮮明な写真", "日本の{}の写真",
+    "赤い鳥居と石の階段", "富士山と桜の風景", "夏祭りの屋台と提灯", "寿司とお茶の写真",
+    "京都の古いお寺の庭", "雪の積もった合掌造りの家", "柴犬が公園を散歩している", "浴衣を着た人と花火",
+    "ラーメンと餃子のセット", "紅葉した山と川", "東京の夜景とタワー", "お正月の門松と鏡餅",
+    "たこ焼き", "抹茶", "金魚", "招き猫", "だるま", "こけし", "神社", "城", "田んぼ", "海",
+    "a photo of a cat", "red blue green yellow",
+)
+SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>")
+BYTE_TOKENS = tuple(f"<0x{b:02X}>" for b in range(256))
+
+# Siglip2Config arguments of the tiny model; ``build_tiny_siglip2(..., **overrides)`` merges into these.
+TINY_TEXT_CONFIG = {
+    "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+    "max_position_embeddings": 64, "projection_size": 32,
+}
+TINY_VISION_CONFIG = {
+    "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+    "num_patches": 64, "patch_size": 16, "num_channels": 3,
+}
+
+
+def train_byte_bpe(lines: tuple[str, ...] = TRAINING_LINES, vocab_size: int = 600) -> tuple[dict[str, int], list]:
+    """Train the byte-fallback BPE; returns ``(vocab, merges)`` as ``Siglip2Tokenizer`` takes them."""
+    from tokenizers import Tokenizer, normalizers, trainers
+    from tokenizers.models import BPE
+
+    tok = Tokenizer(BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Sequence([normalizers.Lowercase(), normalizers.Replace(" ", "▁")])
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=[*SPECIAL_TOKENS, *BYTE_TOKENS], show_progress=False,
+    )
+    tok.train_from_iterator(lines, trainer=trainer)
+    model = json.loads(tok.to_str())["model"]
+    merges = [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    return dict(model["vocab"]), merges
+
+
+def build_tiny_siglip2(out_dir: str | Path, seed: int = 0, *, max_num_patches: int = 64,
+                       text_config: dict | None = None, vision_config: dict | None = None) -> str:
+    """Build, save and return the folder of a random SigLIP2 with its processor.
+
+    ``text_config`` / ``vision_config`` override entries of ``TINY_TEXT_CONFIG`` /
+    ``TINY_VISION_CONFIG`` (the benchmarks use a bigger one). The global torch RNG is left as it was.
+    """
+    import torch
+    from transformers import (
+        Siglip2Config,
+        Siglip2ImageProcessor,
+        Siglip2Model,
+        Siglip2Processor,
+        Siglip2TextConfig,
+        Siglip2Tokenizer,
+        Siglip2VisionConfig,
+    )
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab, merges = train_byte_bpe()
+    tokenizer = Siglip2Tokenizer(vocab=vocab, merges=merges)
+    tcfg = {**TINY_TEXT_CONFIG, **(text_config or {})}
+    vcfg = {**TINY_VISION_CONFIG, **(vision_config or {})}
+    image_processor = Siglip2ImageProcessor(max_num_patches=max_num_patches, patch_size=vcfg["patch_size"])
+    processor = Siglip2Processor(image_processor=image_processor, tokenizer=tokenizer)
+    # save_pretrained logs "bos_token_id ... got 49406" once: transformers diffs against a default
+    # text config that carries CLIP's token ids. Ours are in the vocabulary (see config.json).
+    config = Siglip2Config(
+        text_config=Siglip2TextConfig(**tcfg, vocab_size=len(vocab), pad_token_id=vocab["<pad>"],
+                                      bos_token_id=vocab["<bos>"], eos_token_id=vocab["<eos>"]),
+        vision_config=Siglip2VisionConfig(**vcfg),
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Siglip2Model(config).eval()
+    model.save_pretrained(out)
+    processor.save_pretrained(out)
+    return str(out)
