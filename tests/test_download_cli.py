@@ -1,0 +1,47 @@
+"""`waon download` as a command: a first pass with a transient failure, then --retry-failed in place."""
+
+import io
+from collections import Counter
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from tests.http_server import Fault, serve
+from waon_hf.cli import main
+
+
+def png(color) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (300, 200), color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def statuses(folder):
+    return Counter(pq.read_table(sorted((folder / "data").glob("*.parquet"))[0])["status"].to_pylist())
+
+
+def test_retry_failed_in_place(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a.png").write_bytes(png((200, 10, 10)))
+    (site / "b.png").write_bytes(png((10, 200, 10)))
+    pairs = tmp_path / "pairs"
+    (pairs / "data").mkdir(parents=True)
+    config = tmp_path / "download.yaml"
+    config.write_text("download: {retries: 0, respect_robots: false, timeout_total: 5}\n")
+    with serve(site) as server:
+        urls = [server.url + "a.png", server.url + "b.png", server.url + "missing.png"]
+        pq.write_table(pa.table({"url": urls, "caption": ["赤い画像です", "緑の画像です", "ない画像です"]}),
+                       pairs / "data" / "train-00000-of-00001.parquet")
+        server.add_faults("b.png", Fault(status=503))
+        images = tmp_path / "images"
+        assert main(["download", str(pairs), "-o", str(images), "--allow-private", "--config", str(config)]) == 0
+        assert statuses(images) == Counter({"ok": 1, "http_5xx": 1, "http_404": 1})
+        before = len(server.requests)
+        assert main(["download", str(images), "-o", str(images), "--retry-failed", "--allow-private",
+                     "--config", str(config)]) == 0
+        retried = [path for path, _ in server.requests[before:]]
+    assert statuses(images) == Counter({"ok": 2, "http_404": 1})
+    assert retried == ["/b.png"]  # only the retryable row went back to the server
+    assert not (tmp_path / "images.retry-tmp").exists() and not (tmp_path / "images.retry-old").exists()
