@@ -21,19 +21,14 @@ $(ACTIONLINT):
 
 install: $(STAMP) $(ACTIONLINT)
 
-# The main job on the embedded sample, then the image stages with the sample's image archive (offline).
+# The whole build on the embedded sample, offline: pairs from the sample WARC, images from the
+# sample's image archive, image filters and dedup, NSFW and SigLIP2 scores (a tiny random SigLIP2
+# built locally: its scores mean nothing), then load the result and evaluate the tiny model.
 demo: install
-	$(PY) -m waon_hf.cli extract samples/sample.warc.gz -o $(DEMO_OUT)/pairs --overwrite \
-		--name waon-sample --config configs/sample.yaml
-	$(PY) -m waon_hf.cli download $(DEMO_OUT)/pairs -o $(DEMO_OUT)/images --overwrite \
-		--warc-source samples/sample-images.warc.gz --offline
-	$(PY) -m waon_hf.cli filter-images $(DEMO_OUT)/images -o $(DEMO_OUT)/filtered --overwrite
-	$(PY) -m waon_hf.cli dedup-images $(DEMO_OUT)/filtered -o $(DEMO_OUT)/final --overwrite \
-		--max-distance 4 --against samples/tiny_bench
-	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)/final', split='train'); \
-		print(ds); r = ds[0]; print(r['caption'], r['url'], r['image'].size, r['phash'])"
-	@echo "Zero-shot evaluation of a tiny random SigLIP2 built locally (its scores mean nothing; the plumbing is real):"
 	$(PY) -c "from waon_hf.testing.tiny_models import build_tiny_siglip2; build_tiny_siglip2('$(DEMO_OUT)/tiny-siglip2')"
+	$(PY) -m waon_hf.cli build samples/sample.warc.gz -o $(DEMO_OUT) --config configs/sample.yaml --overwrite
+	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)', split='train'); print(ds); \
+		r = ds[0]; print(r['caption'], r['url'], r['image'].size, r['phash'], r['punsafe'], r['similarity'])"
 	$(PY) -m waon_hf.cli eval --model $(DEMO_OUT)/tiny-siglip2 --bench tiny -o $(DEMO_OUT)/eval.json
 
 # pytest exits 5 when it collects no test; that is not a failure of the build.

@@ -78,6 +78,31 @@ command("dedup-images", _dedup_args)(run_dedup_images)
 command("eval", add_eval_arguments)(run_eval)
 
 
+def _build_args(p: argparse.ArgumentParser) -> None:
+    _extract_args(p)
+    p.set_defaults(langid=None, name=None)
+
+
+@command("build", _build_args)
+def _build(args: argparse.Namespace) -> int:
+    """Run every stage (extract, download, image filters, image dedup, NSFW and SigLIP2 scores) from one config."""
+    from waon_hf.build import BuildConfig, run_build
+    from waon_hf.funnel import funnel_markdown
+    from waon_hf.sources.commoncrawl import resolve_inputs
+
+    config = BuildConfig.from_file(args.config)
+    if args.name:
+        config.extract["dataset_name"] = args.name
+    if args.langid:
+        config.extract.setdefault("extract", {})["langid"] = args.langid
+    sources = resolve_inputs(args.inputs, limit_files=args.limit_files, num_shards=args.num_shards,
+                             shard_index=args.shard_index, base_url=args.cc_base_url)
+    stats = run_build(sources, args.output, config, workers=args.workers, overwrite=args.overwrite)
+    print(funnel_markdown(stats))
+    print(f"\nfinal dataset in {args.output}/data (intermediate stages in {args.output}/.waon-stages/)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="waon",

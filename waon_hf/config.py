@@ -25,6 +25,8 @@ from waon_hf.steps.dedup import ExactDedup
 from waon_hf.steps.extract import ExtractConfig
 
 _TOP_LEVEL = {"extract", "max_payload_bytes", "steps", "dedup", "dataset_name", "card_note"}
+# Sections for the later stages of `waon build` (see waon_hf.build); `waon extract` ignores them.
+_LATER_STAGES = {"download", "image_quality", "image_dedup", "nsfw", "siglip"}
 
 
 def _dataclass_from(cls, values: dict[str, Any] | None, where: str):
@@ -39,9 +41,10 @@ def _dataclass_from(cls, values: dict[str, Any] | None, where: str):
 
 
 def job_from_dict(config: dict[str, Any]) -> ExtractJob:
+    config = {k: v for k, v in config.items() if k not in _LATER_STAGES}
     unknown = set(config) - _TOP_LEVEL
     if unknown:
-        raise ValueError(f"config: unknown key(s) {sorted(unknown)}; keys: {sorted(_TOP_LEVEL)}")
+        raise ValueError(f"config: unknown key(s) {sorted(unknown)}; keys: {sorted(_TOP_LEVEL | _LATER_STAGES)}")
     job = ExtractJob()
     if "extract" in config:
         job.extract = _dataclass_from(ExtractConfig, config["extract"], "extract")

@@ -15,7 +15,7 @@ from waon_hf.schema import COLUMN_DOCS
 from waon_hf.stats import Stats
 
 # Files that belong to a run's bookkeeping, never to the published dataset.
-HUB_IGNORE_PATTERNS = [".waon/**", "**/.*.tmp-*"]
+HUB_IGNORE_PATTERNS = [".waon/**", ".waon-stages/**", "**/.*.tmp-*"]
 
 
 def _column_rows(features: datasets.Features) -> list[dict]:

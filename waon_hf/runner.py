@@ -325,6 +325,13 @@ def _read_pipeline(root: Path) -> dict | None:
         return json.load(f)
 
 
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
 def _qualified(current: Stats, previous: Stats, stage: str) -> Stats:
     """Rename this stage's counters whose step name an earlier stage already used (``name@stage``)."""
     taken = set(previous.stages())
@@ -373,7 +380,10 @@ def finalize(layout: ShardLayout, sources: list[SourceFile], job, previous_stats
     else:
         moved = []
         for path in final:
-            os.replace(path, staging / path.name)
+            if path.parent == layout.shards:  # no global step: the shard files must stay (resume)
+                _link_or_copy(path, staging / path.name)
+            else:
+                os.replace(path, staging / path.name)
             moved.append(staging / path.name)
         final = moved
 

@@ -1,0 +1,59 @@
+"""`waon build`: every stage from one config on the shipped sample, offline, resumable stage by stage."""
+
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+import yaml
+
+from waon_hf.build import STAGES_DIR, BuildConfig, run_build
+from waon_hf.sources.commoncrawl import SourceFile
+from waon_hf.testing.tiny_models import build_tiny_siglip2
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    root = tmp_path_factory.mktemp("build")
+    model = build_tiny_siglip2(root / "tiny-siglip2")
+    config = yaml.safe_load((REPO / "configs" / "sample.yaml").read_text())
+    config["download"]["warc_sources"] = [str(REPO / "samples" / "sample-images.warc.gz")]
+    config["image_dedup"]["against"] = [str(REPO / "samples" / "tiny_bench")]
+    config["siglip"]["model"] = str(model)
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    out = root / "out"
+    stats = run_build([SourceFile(str(REPO / "samples" / "sample.warc.gz"), "")], out, BuildConfig.from_file(str(path)))
+    return out, stats, path
+
+
+def test_every_stage_is_in_the_funnel(built):
+    out, stats, _ = built
+    for key in ("warc.records", "exact_dedup.kept", "download.kept", "image_quality.kept", "phash_dedup.kept",
+                "nsfw_filter.kept", "similarity_band.kept"):
+        assert key in stats, key
+    card = (out / "README.md").read_text()
+    assert "| after similarity_band |" in card and "| after phash_dedup |" in card
+    assert [s["stage"] for s in json.loads((out / "pipeline.json").read_text())["stages"]] == [
+        "extract", "download", "filter_images", "dedup_images", "score"]
+
+
+def test_final_dataset_has_the_waon_columns(built):
+    out, stats, _ = built
+    ds = datasets.load_dataset(str(out), split="train")
+    for column in ("url", "caption", "similarity", "page_title", "page_url", "punsafe", "width", "height",
+                   "original_width", "original_height", "sha256", "phash", "image"):
+        assert column in ds.column_names, column
+    assert len(ds) == stats["similarity_band.kept"] > 0
+    assert all(p < 0.1 for p in ds["punsafe"])
+
+
+def test_rerun_skips_finished_stages(built):
+    out, stats, path = built
+    markers = {p: p.stat().st_mtime_ns for p in (out / STAGES_DIR).glob("*/.waon/final.json")}
+    assert len(markers) == 4
+    again = run_build([SourceFile(str(REPO / "samples" / "sample.warc.gz"), "")], out, BuildConfig.from_file(str(path)))
+    assert again == stats
+    assert {p: p.stat().st_mtime_ns for p in markers} == markers
