@@ -57,3 +57,17 @@ def test_rerun_skips_finished_stages(built):
     again = run_build([SourceFile(str(REPO / "samples" / "sample.warc.gz"), "")], out, BuildConfig.from_file(str(path)))
     assert again == stats
     assert {p: p.stat().st_mtime_ns for p in markers} == markers
+
+
+def test_score_command_on_a_stage_folder(built, tmp_path):
+    from waon_hf.cli import main
+
+    out, _, path = built
+    model = yaml.safe_load(path.read_text())["siglip"]["model"]
+    dedup = out / STAGES_DIR / "dedup"
+    assert main(["score", str(dedup), "-o", str(tmp_path / "scored"), "--siglip", model,
+                 "--min-similarity", "-1", "--max-similarity", "0"]) == 0
+    stats = json.loads((tmp_path / "scored" / "stats.json").read_text())
+    kept = stats["similarity_band.kept"]
+    assert kept + stats.get("similarity_band.dropped_high_similarity", 0) == stats["similarity_band.in"]
+    assert all(s <= 0 for s in datasets.load_dataset(str(tmp_path / "scored"), split="train")["similarity"])

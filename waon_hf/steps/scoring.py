@@ -38,6 +38,9 @@ Several GPUs: one process per device
     (``torchrun`` / ``accelerate``), else 0. The ``--workers N`` shard runner starts its processes
     without a rank, so there use ``num_proc`` inside a worker, or one ``waon`` command per GPU with
     ``device="cuda:K"`` (or ``CUDA_VISIBLE_DEVICES=K``) on a disjoint set of input shards.
+    ``datasets`` forks its workers: the parent must not have used CUDA before (this step loads the
+    model in the workers, never in the parent, when ``num_proc > 1``), and on the CPU a fork after
+    torch has run in the parent hung here (OpenMP thread pool); on the CPU use ``num_proc=None``.
 """
 
 from __future__ import annotations
