@@ -23,7 +23,6 @@ Usage: ``python benchmarks/bench_eval.py [--images 256] [--batch-size 32] [--mod
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
 import platform
@@ -49,18 +48,10 @@ N_CLASSES = 374  # WAON-Bench's class count: the similarity matmul is as wide as
 
 def synthetic_table(n: int, seed: int = 0):
     import datasets
-    import numpy as np
-    from PIL import Image
 
-    rng = np.random.default_rng(seed)
-    blobs = []
-    for _ in range(n):
-        w, h = int(rng.integers(200, 320)), int(rng.integers(200, 320))
-        small = rng.integers(0, 256, size=(h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
-        img = Image.fromarray(small).resize((w, h), Image.Resampling.NEAREST)
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=85)
-        blobs.append({"bytes": buf.getvalue(), "path": None})
+    from waon_hf.synthetic import synthetic_jpegs
+
+    blobs = synthetic_jpegs(n, seed)
     return datasets.Dataset.from_dict({"image": blobs}, features=datasets.Features({"image": datasets.Image()}))
 
 

@@ -42,18 +42,10 @@ CAPTIONS = ("赤い鳥居と石の階段", "富士山と桜の風景", "夏祭�
 
 def synthetic_pairs(n: int, seed: int = 0):
     import datasets
-    import numpy as np
-    from PIL import Image
 
-    rng = np.random.default_rng(seed)
-    images = []
-    for _ in range(n):
-        w, h = int(rng.integers(200, 320)), int(rng.integers(200, 320))
-        small = rng.integers(0, 256, size=(h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
-        img = Image.fromarray(small).resize((w, h), Image.Resampling.NEAREST)
-        buf = io.BytesIO()
-        img.save(buf, format="JPEG", quality=85)
-        images.append({"bytes": buf.getvalue(), "path": None})
+    from waon_hf.synthetic import synthetic_jpegs
+
+    images = synthetic_jpegs(n, seed)
     captions = [CAPTIONS[i % len(CAPTIONS)] + f" {i}" for i in range(n)]
     features = datasets.Features({"image": datasets.Image(), "caption": datasets.Value("string")})
     return datasets.Dataset.from_dict({"image": images, "caption": captions}, features=features)

@@ -1878,3 +1878,22 @@ def warc_image_response(
     items = list(extra_headers.items()) if isinstance(extra_headers, Mapping) else list(extra_headers)
     headers = [("Content-Type", content_type), ("Content-Length", str(len(data))), *items]
     return warc_response(url, headers, data, status=status)
+
+
+def synthetic_jpegs(n: int, seed: int = 0, quality: int = 85) -> list[dict]:
+    """``n`` blocky random JPEGs of 200-320 px as ``{"bytes", "path"}`` dicts (``datasets.Image`` values)."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    blobs = []
+    for _ in range(n):
+        w, h = int(rng.integers(200, 320)), int(rng.integers(200, 320))
+        small = rng.integers(0, 256, size=(h // 16 + 1, w // 16 + 1, 3), dtype=np.uint8)
+        img = Image.fromarray(small).resize((w, h), Image.Resampling.NEAREST)
+        buf = io.BytesIO()
+        img.save(buf, format="JPEG", quality=quality)
+        blobs.append({"bytes": buf.getvalue(), "path": None})
+    return blobs
