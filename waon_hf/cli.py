@@ -73,12 +73,14 @@ from waon_hf.image_cli import (  # noqa: E402
     run_filter_images,
     run_score,
 )
+from waon_hf.publish import add_publish_arguments, run_publish  # noqa: E402
 
 command("download", _download_args)(run_download)
 command("filter-images", _filter_args)(run_filter_images)
 command("dedup-images", _dedup_args)(run_dedup_images)
 command("score", _score_args)(run_score)
 command("eval", add_eval_arguments)(run_eval)
+command("publish", add_publish_arguments)(run_publish)
 
 
 def _build_args(p: argparse.ArgumentParser) -> None:

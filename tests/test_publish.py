@@ -1,0 +1,159 @@
+"""`waon publish`: model and benchmark cards, dry runs, the token kept out of output, uploads (mocked)."""
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+from huggingface_hub import DatasetCard, ModelCard
+
+from waon_hf.cli import main
+from waon_hf.publish import render_benchmark_card, render_model_card, upload_folder_to_hub
+from waon_hf.runner import run_extract
+from waon_hf.sources.commoncrawl import SourceFile
+from waon_hf.synthetic import generate_corpus
+
+REPO = Path(__file__).resolve().parent.parent
+TOKEN = "hf_secretvalue123"
+
+RESULTS = {
+    "waon_hf_version": "0.1.0",
+    "model": {"n_parameters": 1234, "text_preprocessing": {"max_length": 64}},
+    "templates": {"set": "default", "templates": ["{}の写真"]},
+    "benchmarks": {
+        "waon-bench": {"task": "zero-shot classification", "source": "hf://datasets/llm-jp/WAON-Bench (split test)",
+                       "metrics": {"top1": 0.123456, "top5": 0.5, "n_total": 1870, "n_evaluated": 1870}},
+        "recruit/jafood101": {"task": "zero-shot classification", "source": "/data/recruit/jafood101.csv",
+                              "metrics": {"top1": 0.87654, "top5": None, "n_total": 10, "n_evaluated": 10}},
+        "recruit": {"task": "mean over subsets", "subsets": ["recruit/jafood101"], "metrics": {"top1": 0.87654}},
+        "xm3600": {"task": "image-text retrieval", "source": "hf://datasets/floschne/xm3600 (split ja)",
+                   "metrics": {"mean_recall": 0.333333, "image_to_text_recall@1": 0.25,
+                               "text_to_image_recall@1": 0.2, "n_images": 3600, "n_texts": 3600}},
+    },
+}
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    d = tmp_path / "model"
+    d.mkdir()
+    (d / "config.json").write_text(json.dumps({"model_type": "siglip2", "text_config": {}}))
+    (d / "model.safetensors").write_bytes(b"\0" * 100)
+    return d
+
+
+@pytest.fixture(scope="module")
+def dataset_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("publish")
+    warc = root / "tiny.warc.gz"
+    generate_corpus(warc, n_pages=10, ja_fraction=0.6, seed=7, target_bytes=2000, n_images=4)
+    out = root / "ds"
+    run_extract([SourceFile(str(warc), "")], out)
+    return out
+
+
+def test_model_card_model_index_holds_exactly_the_results(tmp_path, model_dir):
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(RESULTS, ensure_ascii=False))
+    card = render_model_card(model_dir, [results], "org/waon-siglip2", base_model="google/siglip2-base-patch16-256",
+                             datasets=["org/waon"])
+    parsed = ModelCard(str(card))
+    assert parsed.data.language == ["ja"] and parsed.data.base_model == "google/siglip2-base-patch16-256"
+    assert parsed.data.datasets == ["org/waon"]
+    got = {(r.dataset_type, r.metric_config): (r.task_type, r.metric_type, r.metric_value, r.dataset_split)
+           for r in parsed.data.eval_results}
+    assert [r.dataset_config for r in parsed.data.eval_results if r.dataset_type == "recruit"] == ["jafood101"]
+    assert got == {
+        ("llm-jp/WAON-Bench", "top1"): ("zero-shot-image-classification", "accuracy", 12.35, "test"),
+        ("llm-jp/WAON-Bench", "top5"): ("zero-shot-image-classification", "accuracy", 50.0, "test"),
+        ("recruit", "top1"): ("zero-shot-image-classification", "accuracy", 87.65, None),
+        ("floschne/xm3600", "mean_recall"): ("image-text-retrieval", "recall", 33.33, "ja"),
+        ("floschne/xm3600", "image_to_text_recall@1"): ("image-text-retrieval", "recall", 25.0, "ja"),
+        ("floschne/xm3600", "text_to_image_recall@1"): ("image-text-retrieval", "recall", 20.0, "ja"),
+    }
+    assert "| waon-bench | top1 | 12.35 | test | 1870 / 1870 |" in str(card)
+    assert "AutoModel.from_pretrained(\"org/waon-siglip2\")" in str(card)
+
+
+def test_model_card_without_results_has_no_numbers(model_dir):
+    card = render_model_card(model_dir, [], "org/m")
+    parsed = ModelCard(str(card))
+    assert parsed.data.eval_results is None and "model-index" not in str(card)
+    assert "No evaluation results" in str(card)
+
+
+def test_benchmark_card_parses():
+    card = render_benchmark_card(REPO / "samples" / "tiny_bench", "org/tiny-bench", bench_name="tiny")
+    parsed = DatasetCard(str(card))
+    assert parsed.data.language == ["ja"]
+    assert parsed.data.configs[0]["data_files"][0] == {"split": "test", "path": ["tiny_bench.parquet"]}
+    text = str(card)
+    assert "8 classes in 8 categories" in text and "| food | 1 | 3 |" in text
+    assert "waon eval --model" in text and "--bench tiny=org/tiny-bench" in text
+
+
+def test_dry_run_lists_data_files_and_never_shows_the_token(dataset_dir, monkeypatch, capsys, caplog):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    (dataset_dir / ".waon").mkdir(exist_ok=True)
+    (dataset_dir / ".waon" / "leftover.json").write_text("{}")  # bookkeeping: must not be listed
+    before = {p: p.stat().st_mtime_ns for p in dataset_dir.rglob("*") if p.is_file()}
+
+    def hub_forbidden(*a, **k):
+        raise AssertionError("dry run reached the Hub")
+
+    monkeypatch.setattr("huggingface_hub.HfApi.create_repo", hub_forbidden)
+    monkeypatch.setattr("huggingface_hub.HfApi.upload_folder", hub_forbidden)
+    with caplog.at_level(logging.DEBUG):
+        assert main(["-vv", "publish", "dataset", str(dataset_dir), "--repo", "org/waon-tiny", "--dry-run"]) == 0
+    out = capsys.readouterr()
+    listed = [line.split()[-1] for line in out.out.split("\n--- README.md ---")[0].splitlines()[1:] if line.strip()]
+    expected = sorted(p.relative_to(dataset_dir).as_posix() for p in (dataset_dir / "data").glob("*.parquet"))
+    assert expected and listed == sorted([*expected, "README.md", "pipeline.json", "stats.json"])
+    assert not any(".waon" in name for name in listed)
+    assert 'load_dataset("org/waon-tiny"' in out.out
+    # Nothing written: the files are untouched, and the token is nowhere.
+    assert {p: p.stat().st_mtime_ns for p in dataset_dir.rglob("*") if p.is_file()} == before
+    assert TOKEN not in out.out and TOKEN not in out.err
+    assert not any(TOKEN in r.getMessage() for r in caplog.records)
+    assert not any(TOKEN.encode() in p.read_bytes() for p in dataset_dir.rglob("*") if p.is_file())
+
+
+class FakeApi:
+    def __init__(self):
+        self.calls = []
+
+    def create_repo(self, repo_id, **kwargs):
+        self.calls.append(("create_repo", repo_id, kwargs))
+        return f"https://huggingface.co/{repo_id}"
+
+    def upload_folder(self, **kwargs):
+        self.calls.append(("upload_folder", kwargs))
+        return "commit"
+
+
+def test_upload_calls_the_api_with_the_right_arguments(dataset_dir):
+    api = FakeApi()
+    upload_folder_to_hub(dataset_dir, "org/waon-tiny", "dataset", private=True, api=api)
+    (_, repo_id, create_kwargs), (_, upload_kwargs) = api.calls
+    assert repo_id == "org/waon-tiny"
+    assert create_kwargs == {"repo_type": "dataset", "private": True, "exist_ok": True}
+    assert upload_kwargs["repo_id"] == "org/waon-tiny" and upload_kwargs["repo_type"] == "dataset"
+    assert upload_kwargs["folder_path"] == str(dataset_dir)
+    assert ".waon/**" in upload_kwargs["ignore_patterns"] and ".waon-stages/**" in upload_kwargs["ignore_patterns"]
+
+
+def test_publish_model_writes_the_card_then_uploads(tmp_path, model_dir, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(RESULTS))
+    from waon_hf.cli import build_parser
+    from waon_hf.publish import run_publish
+
+    args = build_parser().parse_args(["publish", "model", str(model_dir), "--repo", "org/m", "--results", str(results)])
+    api = FakeApi()
+    assert run_publish(args, api=api) == 0
+    card = ModelCard.load(model_dir / "README.md")
+    assert len(card.data.eval_results) == 6
+    assert [c[0] for c in api.calls] == ["create_repo", "upload_folder"]
+    assert api.calls[1][1]["repo_type"] == "model" and api.calls[1][1]["folder_path"] == str(model_dir)
+    assert TOKEN not in (model_dir / "README.md").read_text()
