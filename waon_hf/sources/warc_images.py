@@ -114,27 +114,25 @@ class WarcImageIndex:
 
     def _add_local(self, path: str) -> None:
         with open(path, "rb") as stream:
-            for record in ArchiveIterator(stream, parse_http=True, auto_decode="all", quirks_mode=True):
-                found = _image_record(record, self.counts)
-                if found is None:
-                    continue
-                if found[0] in self:
-                    self.counts["duplicates"] += 1
-                    continue
-                self._offsets[found[0]] = (path, record.stream_pos)
-                self.counts["images"] += 1
+            for record, found in self._new_images(stream):
+                self._offsets[found[0]] = (path, record.stream_pos)  # read again on demand
 
     def _add_remote(self, path: str) -> None:
         with open_binary(path) as stream:
-            for record in ArchiveIterator(stream, parse_http=True, auto_decode="all", quirks_mode=True):
-                found = _image_record(record, self.counts)
-                if found is None:
-                    continue
-                if found[0] in self:
-                    self.counts["duplicates"] += 1
-                    continue
-                self._inline[found[0]] = _read_payload(record, *found)
-                self.counts["images"] += 1
+            for record, found in self._new_images(stream):
+                self._inline[found[0]] = _read_payload(record, *found)  # a stream cannot seek back
+
+    def _new_images(self, stream):
+        """Image records of a stream whose URL is not indexed yet; counts images and duplicates."""
+        for record in ArchiveIterator(stream, parse_http=True, auto_decode="all", quirks_mode=True):
+            found = _image_record(record, self.counts)
+            if found is None:
+                continue
+            if found[0] in self:
+                self.counts["duplicates"] += 1
+                continue
+            self.counts["images"] += 1
+            yield record, found
 
     def __len__(self) -> int:
         return len(self._offsets) + len(self._inline)
