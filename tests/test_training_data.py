@@ -1,0 +1,254 @@
+"""Training data, collate, optimizer groups, checkpoints helpers and the accelerate configs (no training)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+datasets = pytest.importorskip("datasets")
+
+from waon_hf.training import checkpoints as ckpt  # noqa: E402
+from waon_hf.training.data import (  # noqa: E402
+    EpochShuffleSampler,
+    SiglipCollator,
+    load_pairs,
+    make_train_loader,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+N_ROWS, BATCH, WORLD = 42, 4, 2
+
+
+def _ids(rows):
+    return [r["idx"] for r in rows]
+
+
+def _index_dataset():
+    return datasets.Dataset.from_dict({"idx": list(range(N_ROWS))})
+
+
+def _map_style_rank_batches(rank: int, epoch: int) -> list[list[int]]:
+    """The batches one rank gets from the training loader once accelerate has sharded it."""
+    from accelerate.data_loader import prepare_data_loader
+
+    loader, set_epoch = make_train_loader(_index_dataset(), _ids, batch_size=BATCH, seed=3)
+    sharded = prepare_data_loader(loader, num_processes=WORLD, process_index=rank, put_on_device=False)
+    set_epoch(epoch)
+    sharded.set_epoch(epoch)
+    return list(sharded)
+
+
+def test_sampler_is_seeded_and_reshuffles_per_epoch():
+    s = EpochShuffleSampler(N_ROWS, seed=7)
+    first = list(s)
+    assert sorted(first) == list(range(N_ROWS)) and first == list(s)
+    s.set_epoch(1)
+    assert list(s) != first and sorted(s) == list(range(N_ROWS))
+    assert list(EpochShuffleSampler(N_ROWS, seed=8)) != first
+
+
+def test_map_style_shards_are_disjoint_and_cover_the_dataset():
+    per_epoch = []
+    for epoch in (0, 1):
+        rank_rows = [[i for b in _map_style_rank_batches(r, epoch) for i in b] for r in range(WORLD)]
+        assert not set(rank_rows[0]) & set(rank_rows[1])
+        assert all(len(rows) == len(set(rows)) for rows in rank_rows)
+        covered = set(rank_rows[0]) | set(rank_rows[1])
+        # drop_last keeps equal micro-batches on every rank: fewer than BATCH * WORLD rows wait for the next epoch
+        assert len(covered) == N_ROWS // (BATCH * WORLD) * BATCH * WORLD
+        per_epoch.append(rank_rows)
+    assert per_epoch[0] != per_epoch[1]
+    assert _map_style_rank_batches(0, 1) == _map_style_rank_batches(0, 1)  # reproducible
+
+
+def test_streaming_shards_are_disjoint_and_reshuffled():
+    stream = _index_dataset().to_iterable_dataset(num_shards=4)
+    runs = {}
+    for epoch in (0, 1):
+        for rank in range(WORLD):
+            loader, set_epoch = make_train_loader(stream, _ids, batch_size=BATCH, seed=3, streaming=True, rank=rank,
+                                                  world_size=WORLD, shuffle_buffer=16)
+            set_epoch(epoch)
+            runs[epoch, rank] = [i for b in loader for i in b]
+        rows0, rows1 = runs[epoch, 0], runs[epoch, 1]
+        assert not set(rows0) & set(rows1) and len(rows0) == len(set(rows0))
+        assert len(set(rows0) | set(rows1)) >= N_ROWS - WORLD * BATCH
+    assert runs[0, 0] != runs[1, 0]
+
+
+@pytest.fixture(scope="module")
+def processor(tmp_path_factory):
+    from transformers import AutoProcessor
+
+    from waon_hf.testing.tiny_models import build_tiny_siglip2
+
+    return AutoProcessor.from_pretrained(build_tiny_siglip2(tmp_path_factory.mktemp("tiny")), local_files_only=True)
+
+
+def _png(color=(200, 30, 30), size=(40, 24)) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_collate_skips_and_counts_bad_rows(processor):
+    good = {"bytes": _png(), "path": None}
+    rows = [
+        {"image": good, "caption": "赤い鳥居"},
+        {"image": {"bytes": b"not an image", "path": None}, "caption": "壊れた画像"},
+        {"image": {"bytes": _png()[:40], "path": None}, "caption": "途中で切れた画像"},
+        {"image": None, "caption": "画像なし"},
+        {"image": good, "caption": "  "},
+        {"image": {"bytes": _png((0, 0, 255)), "path": None}, "caption": "青い空"},
+    ]
+    batch = SiglipCollator(processor)(rows)
+    assert batch["input_ids"].shape == (2, 64)
+    assert batch["pixel_values"].shape[0] == 2 and batch["spatial_shapes"].shape == (2, 2)
+    assert batch["pixel_values"].shape[1] == processor.image_processor.max_num_patches  # the checkpoint's, not 256
+    assert int(batch["n_skipped"]) == 4
+    assert batch["skip_reasons"] == {"undecodable_image": 2, "no_image_bytes": 1, "empty_caption": 1}
+
+
+def test_collate_text_is_lowercased_and_right_padded(processor):
+    img = {"bytes": _png(), "path": None}
+    collate = SiglipCollator(processor, max_length=16)
+    upper = collate([{"image": img, "caption": "A PHOTO OF A CAT"}])["input_ids"]
+    lower = collate([{"image": img, "caption": "a photo of a cat"}])["input_ids"]
+    assert torch.equal(upper, lower) and upper.shape == (1, 16)
+    pad = processor.tokenizer.pad_token_id
+    assert upper[0, 0] != pad and upper[0, -1] == pad
+
+
+def test_collate_of_only_bad_rows_gives_an_empty_batch(processor):
+    batch = SiglipCollator(processor)([{"image": {"bytes": b"x", "path": None}, "caption": "a"}])
+    assert batch["input_ids"].shape[0] == 0 and int(batch["n_skipped"]) == 1
+
+
+def test_load_pairs_keeps_images_undecoded_and_checks_columns(tmp_path):
+    folder = tmp_path / "pairs"
+    ds = datasets.Dataset.from_dict({"image": [{"bytes": _png(), "path": None}], "caption": ["赤い花"], "url": ["u"]})
+    ds.cast_column("image", datasets.Image()).to_parquet(str(folder / "data" / "train-00000-of-00001.parquet"))
+    loaded = load_pairs(str(folder))
+    assert loaded.column_names == ["image", "caption"]
+    assert isinstance(loaded[0]["image"], dict) and loaded[0]["image"]["bytes"] == _png()
+    with pytest.raises(ValueError, match="no column"):
+        load_pairs(str(folder), caption_column="text")
+    with pytest.raises(RuntimeError, match="could not load training data"):
+        load_pairs(str(tmp_path / "nothing-here"))
+
+
+def test_param_groups_leave_norms_biases_and_logit_params_undecayed(processor, tmp_path):
+    from transformers import AutoModel
+
+    from waon_hf.testing.tiny_models import build_tiny_siglip2
+    from waon_hf.training.model import freeze_tower
+    from waon_hf.training.optim import param_groups
+
+    model = AutoModel.from_pretrained(build_tiny_siglip2(tmp_path / "m"), local_files_only=True)
+    names = {id(p): n for n, p in model.named_parameters()}
+    decay, no_decay = (sorted(names[id(p)] for p in g["params"]) for g in param_groups(model, 0.1))
+    assert {"logit_scale", "logit_bias"} <= set(no_decay)
+    assert all(n.endswith("bias") or "norm" in n or n == "logit_scale" for n in no_decay)
+    assert decay and all("norm" not in n and not n.endswith("bias") and not n.startswith("logit") for n in decay)
+    freeze_tower(model, "vision")
+    kept = {names[id(p)] for g in param_groups(model, 0.1) for p in g["params"]}
+    assert not any(n.startswith("vision_model.") for n in kept) and "logit_scale" in kept
+    assert any(n.startswith("text_model.") for n in kept)
+
+
+def test_parse_eval_bench_forms():
+    from waon_hf.training.evaluation import parse_eval_bench
+
+    assert parse_eval_bench("tiny:samples/tiny_bench") == [("tiny", "samples/tiny_bench")]
+    assert parse_eval_bench("tiny=samples/tiny_bench") == [("tiny", "samples/tiny_bench")]
+    assert parse_eval_bench("waon-bench") == [("waon-bench", None)]
+    assert parse_eval_bench("org/WAON-Bench") == [("waon-bench", "org/WAON-Bench")]
+
+
+def test_resume_resolution_and_pruning(tmp_path):
+    assert ckpt.resolve_resume("latest", tmp_path) is None
+    for step in (5, 10, 20):
+        ckpt.step_dir(tmp_path, step).mkdir(parents=True)
+    assert ckpt.resolve_resume("latest", tmp_path) == ckpt.step_dir(tmp_path, 20)
+    assert ckpt.resolve_resume(str(ckpt.step_dir(tmp_path, 5)), tmp_path) == ckpt.step_dir(tmp_path, 5)
+    with pytest.raises(FileNotFoundError):
+        ckpt.resolve_resume(str(tmp_path / "nope"), tmp_path)
+    assert ckpt.prune_checkpoints(tmp_path, 2) == [ckpt.step_dir(tmp_path, 5)]
+    assert [s for s, _ in ckpt.list_checkpoints(tmp_path)] == [10, 20]
+
+
+CONFIGS = REPO / "training" / "configs"
+
+
+@pytest.mark.parametrize("name,processes,distributed", [
+    ("single_gpu", 1, "NO"), ("multi_gpu", 8, "MULTI_GPU"), ("fsdp", 8, "FSDP"), ("multi_node", 16, "MULTI_GPU"),
+])
+def test_accelerate_configs_parse(name, processes, distributed):
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(CONFIGS / f"{name}.yaml"))
+    assert config.num_processes == processes
+    assert str(config.distributed_type).split(".")[-1] == distributed
+    assert config.mixed_precision == "bf16"
+    if name == "fsdp":
+        import transformers.models.siglip2.modeling_siglip2 as siglip2
+
+        for cls in config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"].split(","):
+            assert isinstance(getattr(siglip2, cls.strip(), None), type), cls
+    if name == "multi_node":
+        assert config.num_machines == 2 and config.main_process_ip
+
+
+def test_push_writes_a_card_with_the_real_results(tmp_path):
+    import json
+
+    folder = tmp_path / "best"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "siglip2"}))
+    results = {"benchmarks": {"tiny": {"task": "zero-shot classification", "source": "samples/tiny_bench",
+                                       "metrics": {"top1": 0.375, "top5": 0.875, "n_evaluated": 24, "n_total": 24}}}}
+    ckpt.write_results(folder, results)
+    calls = []
+
+    class FakeApi:
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create", repo_id))
+            return f"https://hub.invalid/{repo_id}"
+
+        def upload_folder(self, **kw):
+            calls.append(("upload", kw["repo_id"], sorted(p.name for p in Path(kw["folder_path"]).iterdir())))
+            return "commit"
+
+    ckpt.push_model_folder(folder, "org/model", base_model="org/base", datasets=["org/data"], api=FakeApi())
+    card = (folder / "README.md").read_text()
+    assert "37.5" in card and "87.5" in card and "org/base" in card
+    assert calls[0] == ("create", "org/model") and "README.md" in calls[1][2]
+
+
+def test_truncate_log_drops_steps_after_the_checkpoint(tmp_path):
+    import json
+
+    path = tmp_path / "train_log.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(1, 7)))
+    assert ckpt.truncate_log(path, 4) == 2
+    assert [json.loads(line)["step"] for line in path.read_text().splitlines()] == [1, 2, 3, 4]
+    assert ckpt.truncate_log(tmp_path / "absent.jsonl", 4) == 0
+
+
+def test_best_is_replaced_only_by_a_better_metric(tmp_path):
+    state = ckpt.TrainerState(step=1)
+    (tmp_path / "last").mkdir()
+    (tmp_path / "last" / "marker").write_text("1")
+    assert ckpt.update_best(tmp_path, state, "tiny/top1", 0.25)
+    (tmp_path / "last" / "marker").write_text("2")
+    state.step = 2
+    assert not ckpt.update_best(tmp_path, state, "tiny/top1", 0.25)  # ties keep the earlier checkpoint
+    assert (tmp_path / "best" / "marker").read_text() == "1" and state.best_step == 1
+    state.step = 3
+    assert ckpt.update_best(tmp_path, state, "tiny/top1", 0.5)
+    assert (tmp_path / "best" / "marker").read_text() == "2" and (state.best_step, state.best_metric) == (3, 0.5)
