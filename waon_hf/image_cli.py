@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from waon_hf.executors import add_executor_arguments, executor_from_args
 from waon_hf.funnel import funnel_markdown
 from waon_hf.runner import StageJob, run_stage
 from waon_hf.stats import Stats
@@ -49,6 +50,12 @@ def _stage_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=1, help="processes, one shard (parquet file) each")
     p.add_argument("--overwrite", action="store_true", help="discard a previous run in the output folder")
     p.add_argument("--name", help="dataset name shown in the card (default: the input's)")
+    add_executor_arguments(p, workers=False)
+
+
+def _run_stage(args: argparse.Namespace, input_dir, output, job: StageJob) -> Stats:
+    return run_stage(input_dir, output, job, workers=args.workers, overwrite=args.overwrite,
+                     executor=executor_from_args(args))
 
 
 def _finish(stats: Stats, output: str) -> int:
@@ -113,7 +120,7 @@ def run_download(args: argparse.Namespace) -> int:
                    dataset_name=args.name or _input_name(args.input), batch_size=1_000)
     if args.retry_failed and Path(args.output).resolve() == Path(args.input).resolve():
         return _retry_in_place(args, job)
-    return _finish(run_stage(args.input, args.output, job, workers=args.workers, overwrite=args.overwrite),
+    return _finish(_run_stage(args, args.input, args.output, job),
                    args.output)
 
 
@@ -121,7 +128,7 @@ def _retry_in_place(args: argparse.Namespace, job: StageJob) -> int:
     """`--retry-failed -o <same folder>`: build next to it, then swap the folders."""
     target = Path(args.output)
     staging = target.with_name(target.name + ".retry-tmp")
-    stats = run_stage(target, staging, job, workers=args.workers, overwrite=args.overwrite)
+    stats = _run_stage(args, target, staging, job)
     old = target.with_name(target.name + ".retry-old")
     shutil.rmtree(old, ignore_errors=True)
     target.rename(old)
@@ -157,7 +164,7 @@ def run_filter_images(args: argparse.Namespace) -> int:
     steps = ([] if args.keep_failed else [KeepDownloaded()]) + [ImageQuality(**options), ImageSha256(), PHashStep()]
     job = StageJob(steps=steps, stage="filter_images", dataset_name=args.name or _input_name(args.input),
                    batch_size=500)
-    return _finish(run_stage(args.input, args.output, job, workers=args.workers, overwrite=args.overwrite),
+    return _finish(_run_stage(args, args.input, args.output, job),
                    args.output)
 
 
@@ -182,7 +189,7 @@ def run_dedup_images(args: argparse.Namespace) -> int:
                                           report=report))
     job = StageJob(steps=[ImageSha256(), PHashStep()], global_steps=global_steps, stage="dedup_images",
                    dataset_name=args.name or _input_name(args.input), batch_size=500)
-    return _finish(run_stage(args.input, args.output, job, workers=args.workers, overwrite=args.overwrite),
+    return _finish(_run_stage(args, args.input, args.output, job),
                    args.output)
 
 
@@ -208,5 +215,5 @@ def run_score(args: argparse.Namespace) -> int:
              SiglipScore(model=args.siglip, device=args.device, batch_size=args.batch_size),
              SimilarityBand(min_similarity=args.min_similarity, max_similarity=args.max_similarity)]
     job = StageJob(steps=steps, stage="score", dataset_name=args.name or _input_name(args.input), batch_size=256)
-    return _finish(run_stage(args.input, args.output, job, workers=args.workers, overwrite=args.overwrite),
+    return _finish(_run_stage(args, args.input, args.output, job),
                    args.output)

@@ -238,15 +238,16 @@ def _human(n: int) -> str:
 
 
 def add_publish_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=("dataset", "model"), help="what the folder holds")
-    p.add_argument("folder", metavar="DIR", help="dataset folder (data/ + README.md) or model folder (config.json...)")
+    p.add_argument("kind", choices=("dataset", "model", "benchmark"), help="what the folder holds")
+    p.add_argument("folder", metavar="DIR", help="dataset folder (data/ + README.md), model folder (config.json...) "
+                   "or benchmark folder (parquet with class/category; its card is rendered)")
     p.add_argument("--repo", required=True, help="Hub repo id, org/name")
     p.add_argument("--results", action="append", default=[], metavar="JSON",
                    help="model: `waon eval` results file for the card's model-index (repeatable; none: no numbers)")
     p.add_argument("--base-model", help="model: the Hub id it was fine-tuned from")
     p.add_argument("--dataset", action="append", default=[], dest="datasets", metavar="REPO_ID",
                    help="model: Hub id of a training dataset (repeatable)")
-    p.add_argument("--license", default="other", help="model: licence id for the card (default other)")
+    p.add_argument("--license", default="other", help="model, benchmark: licence id for the card (default other)")
     p.add_argument("--private", action="store_true", help="create the repo private")
     p.add_argument("--dry-run", action="store_true", help="print the files that would be uploaded and the card; "
                    "write and upload nothing")
@@ -263,6 +264,8 @@ def run_publish(args: argparse.Namespace, api=None) -> int:
     if args.kind == "model":
         card_text = str(render_model_card(folder, args.results, args.repo, args.base_model,
                                           datasets=args.datasets, license=args.license))
+    elif args.kind == "benchmark":
+        card_text = str(render_benchmark_card(folder, args.repo, license=args.license))
     else:
         if not readme.is_file():
             raise FileNotFoundError(f"{readme}: no dataset card (run `waon extract`/`waon build` to make one)")
@@ -281,6 +284,7 @@ def run_publish(args: argparse.Namespace, api=None) -> int:
         print(card_text)
         return 0
     readme.write_text(card_text, encoding="utf-8")
-    url, commit = upload_folder_to_hub(folder, args.repo, args.kind, private=args.private, api=api)
+    repo_type = "model" if args.kind == "model" else "dataset"  # a benchmark is a dataset repo
+    url, commit = upload_folder_to_hub(folder, args.repo, repo_type, private=args.private, api=api)
     print(f"uploaded {len(files)} file(s), {_human(total)}, to {url}")
     return 0

@@ -1,4 +1,4 @@
-"""Shards, resume and executors for every stage (`waon extract`, `waon download`, ...).
+"""Shards, resume and finalize for every stage (`waon extract`, `waon download`, ...).
 
 One input file is one shard (a WARC file for extraction, a parquet file of the previous stage's
 output for the later stages). A shard's rows go to ``<out>/.waon/shards/NNNNN.parquet`` under a
@@ -11,6 +11,9 @@ in order over all of them and the final dataset
 (``data/train-NNNNN-of-MMMMM.parquet``, ``README.md`` card, ``stats.json``) is written: files go to
 a temporary folder first and are moved in only when all of them exist; ``.waon/final.json``
 marks that stage done.
+
+Where the shards run is the executor's business (:mod:`waon_hf.executors`: a process pool here,
+or Ray tasks); whichever runs them, a shard is done when its stats file exists.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import os
 import shutil
 import time
 from collections import Counter
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import datasets
@@ -30,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from waon_hf.executors import LocalExecutor, RayExecutor, make_executor
 from waon_hf.schema import PAIR_COLUMNS, empty_pairs
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.sources.warc import DEFAULT_MAX_PAYLOAD_BYTES, iter_html_responses
@@ -64,7 +67,7 @@ class ExtractJob:
     def describe(self) -> dict:
         """This stage's entry in ``pipeline.json`` (rendered into the card)."""
         return {"stage": self.stage, "langid": self.extract.langid, "extract": dataclasses.asdict(self.extract),
-                "steps": [step_summary(s) for s in self.steps],
+                "max_payload_bytes": self.max_payload_bytes, "steps": [step_summary(s) for s in self.steps],
                 "global_steps": [step_summary(g) for g in self.global_steps]}
 
     def run_shard(self, index: int, source: SourceFile, layout: ShardLayout, show_progress: bool = False) -> Stats:
@@ -191,7 +194,7 @@ def _to_batch(pairs: dict[str, list]) -> pa.RecordBatch:
                                       names=list(PAIR_COLUMNS))
 
 
-def _check_manifest(layout: ShardLayout, sources: list[SourceFile]) -> None:
+def _check_manifest(layout: ShardLayout, sources: list[SourceFile], slice_info: dict | None = None) -> None:
     manifest = layout.work / "manifest.json"
     wanted = [dataclasses.asdict(s) for s in sources]
     if manifest.exists():
@@ -204,61 +207,29 @@ def _check_manifest(layout: ShardLayout, sources: list[SourceFile]) -> None:
             )
         return
     layout.shards.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(manifest, {"sources": wanted})
+    write_json_atomic(manifest, {"sources": wanted, **({"slice": slice_info} if slice_info else {})})
+
+
+Executor = LocalExecutor | RayExecutor
 
 
 class ShardsFailedError(RuntimeError):
     """Some shards failed; the others are done and a re-run retries only the failed ones."""
 
 
-def _run_local(pending, job, layout, workers: int, progress: tqdm) -> dict[int, str]:
-    """Run shards; returns ``{shard index: error}`` for the shards that failed."""
-    failures: dict[int, str] = {}
-    if workers <= 1:
-        for index, source in pending:
-            try:
-                _report(progress, index, job.run_shard(index, source, layout, show_progress=True))
-            except Exception as e:  # one bad input must not stop the others
-                failures[index] = _failure(index, source, e)
-        return failures
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        futures = {pool.submit(job.run_shard, index, source, layout): (index, source)
-                   for index, source in pending}
-        while futures:
-            done, _ = wait(futures, return_when=FIRST_COMPLETED)
-            for future in done:
-                index, source = futures.pop(future)
-                try:
-                    _report(progress, index, future.result())
-                except Exception as e:
-                    failures[index] = _failure(index, source, e)
-    return failures
-
-
-def _failure(index: int, source: SourceFile, error: Exception) -> str:
-    message = f"{type(error).__name__}: {error}"
-    logger.error("shard %d (%s) failed: %s", index, source.location, message)
-    return message
-
-
-def _report(progress: tqdm, index: int, stats: Stats) -> None:
-    progress.update(1)
-    if "extract.pairs" in stats:
-        progress.set_postfix(pages=stats.get("extract.japanese_pages", 0), pairs=stats["extract.pairs"])
-    logger.debug("shard %d done: %s", index, dict(stats))
-
-
 def run_extract(
     sources: list[SourceFile], output_dir: str | os.PathLike, job: ExtractJob | None = None, *,
-    workers: int = 1, overwrite: bool = False,
+    workers: int = 1, overwrite: bool = False, executor: Executor | str | None = None,
+    slice_info: dict | None = None,
 ) -> Stats:
     """Extract, filter and deduplicate pairs from WARC files into a Hub-ready dataset folder."""
-    return run_sharded(sources, output_dir, job or ExtractJob(), workers=workers, overwrite=overwrite)
+    return run_sharded(sources, output_dir, job or ExtractJob(), workers=workers, overwrite=overwrite,
+                       executor=executor, slice_info=slice_info)
 
 
 def run_stage(
     input_dir: str | os.PathLike, output_dir: str | os.PathLike, job: StageJob, *,
-    workers: int = 1, overwrite: bool = False,
+    workers: int = 1, overwrite: bool = False, executor: Executor | str | None = None,
 ) -> Stats:
     """Run a stage over a previous stage's output folder; the funnel and pipeline carry on from it."""
     input_dir = Path(input_dir)
@@ -270,22 +241,30 @@ def run_stage(
     previous_stats = Stats.load(input_dir / "stats.json") if (input_dir / "stats.json").exists() else Stats()
     previous = _read_pipeline(input_dir)
     sources = [SourceFile(str(p), "") for p in files]
-    return run_sharded(sources, output_dir, job, workers=workers, overwrite=overwrite,
+    return run_sharded(sources, output_dir, job, workers=workers, overwrite=overwrite, executor=executor,
                        previous_stats=previous_stats, previous_pipeline=previous)
 
 
 def run_sharded(
     sources: list[SourceFile], output_dir: str | os.PathLike, job, *, workers: int = 1, overwrite: bool = False,
     previous_stats: Stats | None = None, previous_pipeline: dict | None = None,
+    executor: Executor | str | None = None, slice_info: dict | None = None,
 ) -> Stats:
-    """Process every source as a shard (resumable), then the global steps, then write the dataset."""
+    """Process every source as a shard (resumable), then the global steps, then write the dataset.
+
+    ``executor``: ``"local"`` (default: ``workers`` processes), ``"ray"`` (a local Ray instance) or an
+    executor object (:mod:`waon_hf.executors`, e.g. ``RayExecutor("auto")``). ``slice_info``
+    (``{"num_shards": N, "shard_index": I}``) is recorded in the manifest so that `waon merge` can
+    put the shards of a Slurm array's slices back in input order.
+    """
+    executor = make_executor(executor, workers=workers)
     layout = ShardLayout(output_dir)
     if overwrite and layout.root.exists():
         shutil.rmtree(layout.work, ignore_errors=True)
         shutil.rmtree(layout.data, ignore_errors=True)
     if not sources:
         raise ValueError("no input files")
-    _check_manifest(layout, sources)
+    _check_manifest(layout, sources, slice_info)
 
     pending = [(i, s) for i, s in enumerate(sources) if not layout.is_done(i)]
     if len(pending) < len(sources):
@@ -293,7 +272,7 @@ def run_sharded(
     if pending:
         layout.final_marker.unlink(missing_ok=True)
     with tqdm(total=len(sources), initial=len(sources) - len(pending), desc="shards", unit="file") as progress:
-        failures = _run_local(pending, job, layout, workers, progress)
+        failures = executor.run(pending, job, layout, progress)
     if failures:
         write_json_atomic(layout.work / "failed.json", {str(i): e for i, e in sorted(failures.items())})
         raise ShardsFailedError(
@@ -404,5 +383,5 @@ def finalize(layout: ShardLayout, sources: list[SourceFile], job, previous_stats
     return stats
 
 
-__all__ = ["ExtractJob", "StageJob", "ShardLayout", "extract_shard", "finalize", "run_extract", "run_stage",
-           "run_sharded", "PAIR_COLUMNS"]
+__all__ = ["ExtractJob", "StageJob", "ShardLayout", "ShardsFailedError", "extract_shard", "finalize", "run_extract",
+           "run_stage", "run_sharded", "PAIR_COLUMNS"]
