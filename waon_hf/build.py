@@ -31,7 +31,7 @@ from waon_hf.stats import Stats
 logger = logging.getLogger(__name__)
 
 STAGES_DIR = ".waon-stages"
-BUILD_SECTIONS = ("download", "image_quality", "image_dedup", "nsfw", "siglip")
+BUILD_SECTIONS = ("download", "image_quality", "image_dedup", "nsfw", "siglip", "relaion")
 
 
 @dataclass
@@ -44,6 +44,7 @@ class BuildConfig:
     image_dedup: dict[str, Any] = field(default_factory=dict)
     nsfw: dict[str, Any] = field(default_factory=dict)
     siglip: dict[str, Any] = field(default_factory=dict)
+    relaion: dict[str, Any] = field(default_factory=dict)  # set: the pairs come from ReLAION, not WARC files
 
     @classmethod
     def from_file(cls, path: str | None) -> BuildConfig:
@@ -103,21 +104,32 @@ def _score_job(config: BuildConfig, name: str) -> StageJob:
 
 
 def run_build(sources: list[SourceFile], output: str | Path, config: BuildConfig, *, workers: int = 1,
-              overwrite: bool = False) -> Stats:
-    """Run every stage; a stage whose folder is complete is skipped, so a re-run resumes."""
+              overwrite: bool = False, executor=None, slice_info: dict | None = None) -> Stats:
+    """Run every stage; a stage whose folder is complete is skipped, so a re-run resumes.
+
+    ``executor`` (``"local"``, ``"ray"`` or a :mod:`waon_hf.executors` object) runs every stage's shards;
+    ``slice_info`` is recorded by the extraction stage for `waon merge`.
+    """
     output = Path(output)
     stages = output / STAGES_DIR
     job = job_from_dict(config.extract)
     name = job.dataset_name
     steps = [
-        ("pairs", lambda prev, out: run_extract(sources, out, job, workers=workers, overwrite=overwrite)),
+        ("pairs", lambda prev, out: run_extract(sources, out, job, workers=workers, overwrite=overwrite,
+                                                executor=executor, slice_info=slice_info)),
         ("images", lambda prev, out: run_stage(prev, out, _download_job(config, name), workers=workers,
-                                               overwrite=overwrite)),
+                                               overwrite=overwrite, executor=executor)),
         ("filtered", lambda prev, out: run_stage(prev, out, _filter_job(config, name), workers=workers,
-                                                 overwrite=overwrite)),
+                                                 overwrite=overwrite, executor=executor)),
         ("dedup", lambda prev, out: run_stage(prev, out, _dedup_job(config, name, output), workers=workers,
-                                              overwrite=overwrite)),
+                                              overwrite=overwrite, executor=executor)),
     ]
+    if config.relaion:  # ReLAION (Japanese subset, or English translated) instead of WARC extraction
+        from waon_hf.relaion_cli import run_relaion_pairs
+
+        steps[0] = ("pairs", lambda prev, out: run_relaion_pairs(
+            [s.location for s in sources], out, config.relaion, name=name, workers=workers, overwrite=overwrite,
+            executor=executor))
     previous = None
     for stage_name, run in steps:
         target = stages / stage_name
@@ -125,4 +137,5 @@ def run_build(sources: list[SourceFile], output: str | Path, config: BuildConfig
         run(previous, target)
         previous = target
     logger.info("stage score -> %s", output)
-    return run_stage(previous, output, _score_job(config, name), workers=workers, overwrite=overwrite)
+    return run_stage(previous, output, _score_job(config, name), workers=workers, overwrite=overwrite,
+                     executor=executor)

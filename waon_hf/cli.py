@@ -7,6 +7,9 @@ import logging
 import sys
 from collections.abc import Callable
 
+from waon_hf.executors import add_executor_arguments, executor_from_args
+from waon_hf.remote_output import finish_output, local_folder_for
+
 logger = logging.getLogger("waon_hf")
 
 COMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -23,7 +26,9 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="local WARC paths or globs, http(s)/s3 URLs of WARC files, or a Common Crawl id "
                         "such as CC-MAIN-2025-18 (expanded from the crawl's warc.paths.gz listing)")
-    p.add_argument("-o", "--output", required=True, help="output folder (Hub-ready: data/*.parquet + README.md)")
+    p.add_argument("-o", "--output", required=True, help="output folder (Hub-ready: data/*.parquet + README.md), or "
+                   "an fsspec URL (s3://bucket/waon/, hf://datasets/org/name) the finished dataset is uploaded to")
+    p.add_argument("--work-dir", help="with a URL -o: local folder to build in (default under ~/.cache/waon/)")
     p.add_argument("--workers", type=int, default=1, help="processes, one shard (input file) each at a time")
     p.add_argument("--limit-files", type=int, default=None, help="process only the first N files of the slice")
     p.add_argument("--num-shards", type=int, default=1, help="split the file list into N slices (Slurm arrays)")
@@ -33,6 +38,12 @@ def _extract_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cc-base-url", help="Common Crawl HTTP endpoint (default https://data.commoncrawl.org/)")
     p.add_argument("--name", help="dataset name shown in the card")
     p.add_argument("--overwrite", action="store_true", help="discard a previous run in the output folder")
+    add_executor_arguments(p, workers=False)
+
+
+def _slice_info(args: argparse.Namespace) -> dict | None:
+    """Recorded in the manifest so that `waon merge` can restore input order across the slices."""
+    return {"num_shards": args.num_shards, "shard_index": args.shard_index} if args.num_shards > 1 else None
 
 
 @command("extract", _extract_args)
@@ -51,8 +62,11 @@ def _extract(args: argparse.Namespace) -> int:
     sources = resolve_inputs(args.inputs, limit_files=args.limit_files, num_shards=args.num_shards,
                              shard_index=args.shard_index, base_url=args.cc_base_url)
     logger.info("%d input file(s) -> %s", len(sources), args.output)
-    stats = run_extract(sources, args.output, job, workers=args.workers, overwrite=args.overwrite)
+    folder, url = local_folder_for(args.output, args.work_dir)
+    stats = run_extract(sources, folder, job, workers=args.workers, overwrite=args.overwrite,
+                        executor=executor_from_args(args), slice_info=_slice_info(args))
     print(funnel_markdown(stats))
+    finish_output(folder, url)
     kept = stats.get("exact_dedup.kept", 0)
     if kept:
         print(f"\n{kept:,} pairs written to {args.output}/data (load with datasets.load_dataset({args.output!r}))")
@@ -73,7 +87,16 @@ from waon_hf.image_cli import (  # noqa: E402
     run_filter_images,
     run_score,
 )
+from waon_hf.merge import add_merge_arguments, run_merge  # noqa: E402
 from waon_hf.publish import add_publish_arguments, run_publish  # noqa: E402
+from waon_hf.relaion_cli import (  # noqa: E402
+    add_build_relaion_args,
+    relaion_build_sources,
+    relaion_ja_args,
+    run_relaion_ja_command,
+    run_translate_command,
+    translate_args,
+)
 
 command("download", _download_args)(run_download)
 command("filter-images", _filter_args)(run_filter_images)
@@ -81,11 +104,15 @@ command("dedup-images", _dedup_args)(run_dedup_images)
 command("score", _score_args)(run_score)
 command("eval", add_eval_arguments)(run_eval)
 command("publish", add_publish_arguments)(run_publish)
+command("relaion-ja", relaion_ja_args)(run_relaion_ja_command)
+command("translate", translate_args)(run_translate_command)
+command("merge", add_merge_arguments)(run_merge)
 
 
 def _build_args(p: argparse.ArgumentParser) -> None:
     _extract_args(p)
     p.set_defaults(langid=None, name=None)
+    add_build_relaion_args(p)
 
 
 @command("build", _build_args)
@@ -100,11 +127,16 @@ def _build(args: argparse.Namespace) -> int:
         config.extract["dataset_name"] = args.name
     if args.langid:
         config.extract.setdefault("extract", {})["langid"] = args.langid
-    sources = resolve_inputs(args.inputs, limit_files=args.limit_files, num_shards=args.num_shards,
-                             shard_index=args.shard_index, base_url=args.cc_base_url)
-    stats = run_build(sources, args.output, config, workers=args.workers, overwrite=args.overwrite)
+    sources = relaion_build_sources(args, config) or resolve_inputs(
+        args.inputs, limit_files=args.limit_files, num_shards=args.num_shards, shard_index=args.shard_index,
+        base_url=args.cc_base_url)
+    folder, url = local_folder_for(args.output, args.work_dir)
+    with executor_from_args(args) as executor:  # one Ray connection for every stage
+        stats = run_build(sources, folder, config, workers=args.workers, overwrite=args.overwrite,
+                          executor=executor, slice_info=_slice_info(args))
     print(funnel_markdown(stats))
-    print(f"\nfinal dataset in {args.output}/data (intermediate stages in {args.output}/.waon-stages/)")
+    finish_output(folder, url)
+    print(f"\nfinal dataset in {args.output}/data (intermediate stages in {folder}/.waon-stages/)")
     return 0
 
 

@@ -15,16 +15,26 @@ thresholds meaningless and let a later scoring step silently overwrite the prove
 
 For the English set (``english=True``) the caption goes to ``caption_en``: ``caption`` is reserved
 for the Japanese translation that a later step writes.
+
+For the sharded runner: :func:`list_relaion_files` (local parquet, or a Hub repository's files as
+``hf://`` paths), :func:`plan_relaion_shards` (``--limit`` as per-file row counts, decided before any
+shard runs) and :class:`RelaionReadJob` (one source file = one shard).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
 
 import datasets
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+logger = logging.getLogger(__name__)
 
 SOURCE_NAME = "relaion"
 
@@ -98,6 +108,8 @@ def _data_files(path_or_id: str | os.PathLike | Sequence[str]) -> list[str] | No
     if isinstance(path_or_id, (list, tuple)):
         return [f for p in path_or_id for f in (_data_files(p) or [])]
     path = os.fspath(path_or_id)
+    if path.startswith("hf://"):  # one file of a Hub dataset, read through HfFileSystem
+        return [path]
     if os.path.isdir(path):
         return sorted(glob.glob(os.path.join(path, "**", "*.parquet"), recursive=True))
     if os.path.isfile(path):
@@ -142,3 +154,149 @@ def iter_relaion(
     if limit is not None:
         ds = ds.take(limit) if streaming else ds.select(range(min(limit, len(ds))))
     return ds
+
+
+# --- sharded, resumable reading: one source parquet file = one shard ------------------------------
+
+def list_relaion_files(path_or_id: str | os.PathLike | Sequence[str]) -> list[str]:
+    """The parquet files of a source, in order: local files (a file, a directory, a glob, a list), or
+    every ``*.parquet`` of a Hub dataset repository as ``hf://datasets/<id>/<path>`` (listed with
+    ``huggingface_hub``; needs the network)."""
+    files = _data_files(path_or_id)
+    if files is None:
+        from huggingface_hub import HfApi
+
+        repo_id = os.fspath(path_or_id)
+        names = HfApi().list_repo_files(repo_id, repo_type="dataset")
+        files = [f"hf://datasets/{repo_id}/{name}" for name in sorted(names) if name.endswith(".parquet")]
+    if not files:
+        raise FileNotFoundError(f"no parquet files at {path_or_id!r}")
+    return files
+
+
+def open_parquet(location: str) -> pq.ParquetFile:
+    """A local path, or an ``hf://`` path read through ``HfFileSystem`` (footer and row groups on demand)."""
+    if location.startswith("hf://"):
+        from huggingface_hub import HfFileSystem
+
+        return pq.ParquetFile(HfFileSystem().open(location, "rb"))
+    return pq.ParquetFile(location)
+
+
+def _language_column(schema: pa.Schema) -> str | None:
+    return next((name for name in schema.names if name.lower() == "language"), None)
+
+
+def matching_rows(location: str, language: str | None) -> int:
+    """Rows of one file that pass the language filter: the footer's row count when there is no filter,
+    else a count over the language column alone (the other columns are not read)."""
+    pf = open_parquet(location)
+    if language is None:
+        return pf.metadata.num_rows
+    column = _language_column(pf.schema_arrow)
+    if column is None:
+        raise ValueError(f"{location} has no language column; --language needs ReLAION's multilingual set")
+    wanted = language.lower()
+    values = pf.read(columns=[column]).column(column).to_pylist()
+    return sum(1 for v in values if (v or "").strip().lower() == wanted)
+
+
+def plan_relaion_shards(files: Sequence[str], limit: int | None, language: str | None) -> list[tuple[str, int | None]]:
+    """``(file, rows to take)`` per shard, for ``limit`` = the first N rows, in file order, that pass the
+    language filter. Computed before any shard runs so that shards stay independent (any order, any
+    number of workers, resumable): a file wholly inside the limit takes ``None`` (all), the file the
+    limit ends in takes the rest, and files after it are not shards at all."""
+    if limit is None:
+        return [(f, None) for f in files]
+    if limit < 0:
+        raise ValueError(f"--limit must be >= 0, got {limit}")
+    plan, remaining = [], limit
+    for location in files:
+        if remaining == 0:
+            break
+        n = matching_rows(location, language)
+        plan.append((location, None if n <= remaining else remaining))
+        remaining -= min(n, remaining)
+    return plan
+
+
+@dataclasses.dataclass
+class RelaionReadJob:
+    """Read one ReLAION parquet file per shard into our columns (a job for :func:`waon_hf.runner.run_sharded`).
+
+    Rows are kept in file order; ``language`` drops the other languages (reason ``language``); rows
+    without a URL or caption are dropped (``no_url``, ``no_caption``); ``takes[index]`` (see
+    :func:`plan_relaion_shards`) stops a shard after that many rows passed the language filter.
+    Japanese captions (``english=False``) are NFKC/whitespace-normalised like every caption of this
+    package; English ones are kept verbatim (they are the translation's source).
+    """
+
+    english: bool = False
+    language: str | None = None
+    takes: tuple[int | None, ...] = ()
+    batch_rows: int = 10_000
+    dataset_name: str = "relaion"
+    card_note: str = ""
+
+    stage = "relaion"
+
+    @property
+    def global_steps(self) -> list:
+        return []
+
+    def describe(self) -> dict:
+        return {"stage": self.stage, "steps": [{"name": "relaion_read", "config": {
+            "language": self.language, "english": self.english,
+            "limited_shards": sum(t is not None for t in self.takes)}}], "global_steps": []}
+
+    def read(self, index: int, location: str) -> tuple[pa.Table, dict[str, int]]:
+        """The shard's rows in our columns, and the counts (``in``, ``kept``, ``dropped_<reason>``)."""
+        from waon_hf.steps.text_filters import normalize_caption
+
+        take = self.takes[index] if index < len(self.takes) else None
+        caption = "caption_en" if self.english else "caption"
+        wanted = self.language.lower() if self.language else None
+        features = relaion_features(self.english)
+        ds = iter_relaion(location, streaming=True, english=self.english)
+        counts = {"in": 0, "dropped_language": 0, "dropped_no_url": 0, "dropped_no_caption": 0}
+        batches: list[pa.Table] = []
+        passed = 0  # rows past the language filter, what ``take`` counts
+        for batch in ds.iter(batch_size=self.batch_rows):
+            n = len(batch["url"])
+            keep = []
+            for i in range(n):
+                if take is not None and passed >= take:
+                    break
+                counts["in"] += 1
+                if wanted and (batch["language"][i] or "").strip().lower() != wanted:
+                    counts["dropped_language"] += 1
+                    continue
+                passed += 1
+                if not (batch["url"][i] or "").strip():
+                    counts["dropped_no_url"] += 1
+                elif not (batch[caption][i] or "").strip():
+                    counts["dropped_no_caption"] += 1
+                else:
+                    keep.append(i)
+            rows = {name: [values[i] for i in keep] for name, values in batch.items()}
+            if not self.english:
+                rows[caption] = [normalize_caption(c) for c in rows[caption]]
+            batches.append(pa.Table.from_pydict(rows, schema=features.arrow_schema))
+            if take is not None and passed >= take:
+                break
+        table = pa.concat_tables(batches) if batches else features.arrow_schema.empty_table()
+        counts["kept"] = table.num_rows
+        return table, {k: v for k, v in counts.items() if v or not k.startswith("dropped_")}
+
+    def run_shard(self, index: int, source, layout, show_progress: bool = False):
+        import time
+
+        from waon_hf.runner import _write_shard
+        from waon_hf.stats import Stats
+
+        started = time.monotonic()
+        table, counts = self.read(index, source.location)
+        stats = Stats()
+        stats.add_stage(self.stage, counts)
+        _write_shard(datasets.Dataset(table), index, source, layout, stats, started)
+        return stats

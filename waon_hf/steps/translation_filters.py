@@ -45,9 +45,14 @@ STRICT_PROMPT = (
 )
 
 
-def build_prompt(caption: str, *, strict: bool = False) -> str:
-    """The user turn for one caption: the instruction, a blank line, the caption."""
-    return f"{STRICT_PROMPT if strict else DEFAULT_PROMPT}\n\n{caption}"
+def build_prompt(caption: str, *, strict: bool = False, instruction: str | None = None) -> str:
+    """The user turn for one caption: the instruction, a blank line, the caption.
+
+    ``instruction`` replaces the default one (:data:`DEFAULT_PROMPT`, or :data:`STRICT_PROMPT` with
+    ``strict``)."""
+    if instruction is None:
+        instruction = STRICT_PROMPT if strict else DEFAULT_PROMPT
+    return f"{instruction.strip()}\n\n{caption}"
 
 
 # --- cleaning ------------------------------------------------------------------------------------

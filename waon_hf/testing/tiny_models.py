@@ -13,6 +13,10 @@ Nothing is downloaded. The recipe (see FINDINGS.md, "Tiny SigLIP2 with no downlo
 ``build_tiny_siglip2(out_dir, seed)`` writes both with ``save_pretrained`` and returns the folder;
 load it back with ``AutoModel/AutoProcessor.from_pretrained(folder, local_files_only=True)``. The
 saved files are identical for identical arguments (the weights depend only on ``seed``).
+
+``build_tiny_causal_lm(out_dir, seed)`` does the same for a tiny Llama-architecture causal LM with a
+gemma-like chat template (translation tests and benchmarks); its output head is not tied to the
+embeddings, so even random weights write varied text rather than repeating the last prompt token.
 """
 
 from __future__ import annotations
@@ -99,4 +103,87 @@ def build_tiny_siglip2(out_dir: str | Path, seed: int = 0, *, max_num_patches: i
         model = Siglip2Model(config).eval()
     model.save_pretrained(out)
     processor.save_pretrained(out)
+    return str(out)
+
+
+# --- a tiny causal LM with a chat template (translation tests and benchmarks) --------------------
+
+# Lines the causal LM's tokenizer is trained on: English captions and Japanese translations.
+CAUSAL_TRAINING_LINES = (
+    "A cat sitting on a windowsill", "A dog running on the beach", "Sunset over Mount Fuji",
+    "Red torii gate and stone stairs", "A bowl of ramen with eggs", "Cherry blossoms in Kyoto",
+    "You are an excellent English-Japanese translator.", "Output only the translation.",
+    "Translate the following English image caption into natural Japanese.",
+    "窓辺に座っている猫", "浜辺を走る犬", "富士山の夕焼け", "赤い鳥居と石の階段", "卵入りのラーメン", "京都の桜",
+    "夏祭りの屋台と提灯", "東京の夜景とタワー", "柴犬が公園を散歩している",
+)
+CHAT_TOKENS = ("<start_of_turn>", "<end_of_turn>")
+
+# Gemma's turn format: no system role, the assistant is called "model", the prompt ends on the
+# model's opening turn when ``add_generation_prompt`` is set.
+GEMMA_LIKE_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+    "{{ '<start_of_turn>' + ('model' if message['role'] == 'assistant' else message['role']) + '\n' }}"
+    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<start_of_turn>model\n' }}{% endif %}"
+)
+
+# LlamaConfig arguments of the tiny model; ``build_tiny_causal_lm(..., config=...)`` merges into these.
+TINY_CAUSAL_CONFIG = {
+    "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2,
+    "num_key_value_heads": 1, "max_position_embeddings": 512, "tie_word_embeddings": False,
+}
+
+
+def _causal_tokenizer(vocab_size: int, lines: tuple[str, ...] = CAUSAL_TRAINING_LINES):
+    """A case-preserving byte-fallback BPE wrapped as ``PreTrainedTokenizerFast`` with the chat tokens."""
+    from tokenizers import Tokenizer, decoders, normalizers, trainers
+    from tokenizers.models import BPE
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, show_progress=False,
+                                  special_tokens=[*SPECIAL_TOKENS, *CHAT_TOKENS, *BYTE_TOKENS])
+    tok.train_from_iterator(lines, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>", pad_token="<pad>",
+        additional_special_tokens=list(CHAT_TOKENS), chat_template=GEMMA_LIKE_CHAT_TEMPLATE,
+        padding_side="left",
+    )
+
+
+def build_tiny_causal_lm(out_dir: str | Path, seed: int = 0, *, config: dict | None = None,
+                         vocab_size: int = 700, training_lines: tuple[str, ...] | None = None) -> str:
+    """Build, save and return the folder of a random Llama-architecture causal LM with a gemma-like chat
+    template (user/model turns, no system role) and a byte-fallback BPE, loadable offline with
+    ``AutoTokenizer/AutoModelForCausalLM.from_pretrained(folder)``.
+
+    Generation stops at ``<eos>`` or ``<end_of_turn>`` (as gemma's does). ``config`` overrides entries of
+    :data:`TINY_CAUSAL_CONFIG` (the translation benchmark uses a bigger one); ``training_lines`` replaces
+    the tokenizer's training text (a benchmark trains it on its captions for realistic token counts). The
+    weights depend only on ``seed``; the global torch RNG is left as it was.
+    """
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tokenizer = _causal_tokenizer(vocab_size, tuple(training_lines or CAUSAL_TRAINING_LINES))
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in ("<pad>", "<bos>", "<eos>", "<end_of_turn>")}
+    model_config = LlamaConfig(**{**TINY_CAUSAL_CONFIG, **(config or {})}, vocab_size=len(tokenizer),
+                               pad_token_id=ids["<pad>"], bos_token_id=ids["<bos>"], eos_token_id=ids["<eos>"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(model_config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=ids["<bos>"], pad_token_id=ids["<pad>"], eos_token_id=[ids["<eos>"], ids["<end_of_turn>"]],
+        do_sample=False,
+    )
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
     return str(out)
