@@ -62,7 +62,7 @@ def test_map_relaion_batch_multilingual():
     assert list(out) == relaion_columns(False)
     assert out["caption"] == MULTI_ROWS["caption"]
     assert out["language"] == ["ja", "zh", "ja", "en"]
-    assert out["pwatermark"] == [None] * 4
+    assert out["laion_pwatermark"] == [None] * 4
     assert out["source_id"] == MULTI_ROWS["key"]
 
 
@@ -78,8 +78,8 @@ def test_iter_relaion_english(en_parquet, streaming):
     assert [r["caption_en"] for r in rows] == EN_ROWS["TEXT"]
     assert rows[0] == {
         "url": "https://a.example/cat.jpg", "caption_en": "A cat sitting on a windowsill", "original_width": 640,
-        "original_height": 480, "clip_similarity": 0.31, "punsafe": 0.01, "pwatermark": 0.1, "language": None,
-        "source_id": "123", "source": "relaion",
+        "original_height": 480, "clip_similarity": 0.31, "laion_punsafe": 0.01, "laion_pwatermark": 0.1,
+        "language": None, "source_id": "123", "source": "relaion",
     }
     assert isinstance(ds, datasets.IterableDataset if streaming else datasets.Dataset)
     assert len(list(iter_relaion(str(en_parquet), streaming=streaming, limit=2))) == 2
@@ -91,7 +91,7 @@ def test_iter_relaion_japanese_filter(multi_parquet, streaming):
     assert [r["caption"] for r in rows] == ["窓辺に座っている猫", "夜の東京タワー"]
     assert {r["language"] for r in rows} == {"ja"}
     assert [r["source_id"] for r in rows] == ["000000001", "000000003"]
-    assert all(r["pwatermark"] is None and r["source"] == "relaion" for r in rows)
+    assert all(r["laion_pwatermark"] is None and r["source"] == "relaion" for r in rows)
     assert [r["caption"] for r in iter_relaion(str(multi_parquet), language="JA", limit=1)] == ["窓辺に座っている猫"]
 
 

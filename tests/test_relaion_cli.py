@@ -22,7 +22,9 @@ def _multi_file(path: Path, k: int) -> None:
     """relaion2B-multi style: upper-case LAION names, a LANGUAGE column, a column we do not keep."""
     pq.write_table(pa.table({
         "URL": [f"https://img.example/{k}-{i}.jpg" for i in range(6)],
-        "TEXT": ["窓辺に座っている猫", "A red apple", "夜の東京タワー", "  ", "一只猫", "富士山の夕焼け　写真"],
+        # the same captions in every file but the first carry the file number (caption dedup is global)
+        "TEXT": [t if k == 0 or not t.strip() else f"{t} その{k}" for t in
+                 ["窓辺に座っている猫", "A red apple", "夜の東京タワー", "  ", "一只猫", "富士山の夕焼け　写真"]],
         "WIDTH": [640, 800, 1024, 300, 500, 700],
         "HEIGHT": [480, 600, 768, 300, 400, 500],
         "similarity": [0.31, 0.29, 0.35, 0.3, 0.3, 0.33],
@@ -212,7 +214,7 @@ def _check_build(out: Path, first_stage: str) -> dict:
     assert stages == [first_stage, "download", "filter_images", "dedup_images", "score"]
     ds = datasets.load_dataset(str(out), split="train")
     assert len(ds) == stats["similarity_band.kept"] > 0
-    for column in ("url", "caption", "image", "similarity", "punsafe", "clip_similarity", "source"):
+    for column in ("url", "caption", "image", "similarity", "punsafe", "clip_similarity", "laion_punsafe", "source"):
         assert column in ds.column_names, column
     return stats
 
@@ -244,7 +246,9 @@ def test_build_relaion_translate_section(build_config, scripted, tmp_path):
     out = tmp_path / "out"
     run_build([SourceFile(str(src), "")], out, BuildConfig.from_file(cfg))
     stats = _check_build(out, "translate")
-    assert stats["translation_quality.kept"] == stats["download.in"] == 6
+    # six translations, three distinct captions: the global caption dedup keeps the first of each
+    assert stats["translation_quality.kept"] == stats["exact_dedup.in"] == 6
+    assert stats["exact_dedup.kept"] == stats["download.in"] == 3
     ds = datasets.load_dataset(str(out), split="train")
     assert set(ds["translation_model"]) == {"scripted-model"}
     assert set(ds["caption"]) <= {"窓辺に座っている猫", "木のテーブルの上の赤いりんご", "浜辺を走る犬。"}
@@ -278,3 +282,35 @@ def test_hub_id_lists_parquet_files_as_hf_paths(monkeypatch):
         "hf://datasets/laion/relaion2B-multi-research-safe/part-00000.parquet",
         "hf://datasets/laion/relaion2B-multi-research-safe/part-00001.parquet"]
     assert seen == {"repo_id": "laion/relaion2B-multi-research-safe", "repo_type": "dataset"}
+
+
+def test_relaion_ja_dedups_across_files_and_cards_name_relaion(tmp_path, capsys):
+    src = tmp_path / "multi"
+    src.mkdir()
+    pq.write_table(pa.table({"URL": ["https://a/1.jpg", "https://a/2.jpg"], "TEXT": ["赤い鳥居の写真", "青い海と空"],
+                             "LANGUAGE": ["ja", "ja"]}), src / "part-0.parquet")
+    # a repeated URL (other caption) and a repeated caption (other URL): the first occurrence wins
+    pq.write_table(pa.table({"URL": ["https://a/1.jpg", "https://a/3.jpg", "https://a/4.jpg"],
+                             "TEXT": ["別のキャプションです", "青い海と空", "白い猫が寝ている"],
+                             "LANGUAGE": ["ja", "ja", "ja"]}), src / "part-1.parquet")
+    out = tmp_path / "out"
+    assert main(["relaion-ja", str(src), "-o", str(out)]) == 0
+    funnel = capsys.readouterr().out
+    ds = datasets.load_dataset(str(out), split="train")
+    assert ds["url"] == ["https://a/1.jpg", "https://a/2.jpg", "https://a/4.jpg"]
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["exact_dedup.in"] == 5 and stats["exact_dedup.kept"] == 3
+    assert "| ReLAION rows read | 5 |" in funnel and "WARC records" not in funnel
+    card = (out / "README.md").read_text()
+    assert "from [ReLAION]" in card and "WARC" not in card and "- relaion" in card
+
+
+def test_build_relaion_refuses_common_crawl_only_flags(tmp_path, caplog):
+    src = tmp_path / "multi.parquet"
+    _multi_file(src, 0)
+    out = tmp_path / "out"
+    assert main(["build", str(src), "-o", str(out), "--source", "relaion", "--num-shards", "4"]) != 0
+    assert "--num-shards apply to Common Crawl inputs only" in caplog.text
+    assert main(["build", str(src), "-o", str(out), "--limit", "3"]) != 0
+    assert "--limit apply to --source relaion only" in caplog.text
+    assert not (out / "data").exists()

@@ -200,7 +200,8 @@ def test_translate_job_counts_and_columns(scripted, tmp_path):
             want[reason] = want.get(reason, 0) + 1
     assert dropped == want
     assert stats["translation_quality.in"] == len(captions) == stats["translation_quality.kept"] + sum(dropped.values())
-    assert table.num_rows == stats["translation_quality.kept"]
+    assert stats["exact_dedup.in"] == stats["translation_quality.kept"]
+    assert table.num_rows == stats["exact_dedup.kept"] == len(set(table.column("caption").to_pylist()))
     assert stats["translate.retried"] == sum(c in EXPECTED and SCRIPT[c][1] is not None for c in captions)
     card = (tmp_path / "out" / "README.md").read_text()
     assert "| after translation_quality |" in card and "korean" in card

@@ -35,7 +35,8 @@ def dataset_info_for(features: datasets.Features, num_rows: int, num_bytes: int)
 
 
 def render_dataset_card(
-    *, num_rows: int, pretty_name: str, info: datasets.DatasetInfo | None = None, **context,
+    *, num_rows: int, pretty_name: str, info: datasets.DatasetInfo | None = None, source: str = "commoncrawl",
+    **context,
 ) -> DatasetCard:
     """Render ``dataset_card.md.j2``; the YAML header makes ``load_dataset(<repo>)`` find ``data/``."""
     card_data = DatasetCardData(
@@ -44,14 +45,14 @@ def render_dataset_card(
         pretty_name=pretty_name,
         size_categories=[size_category(num_rows)],
         task_categories=["image-to-text", "zero-shot-image-classification"],
-        tags=["waon", "common-crawl", "image-text-pairs"],
+        tags=["waon", "relaion" if source == "relaion" else "common-crawl", "image-text-pairs"],
         configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
     )
     if info is not None:
         DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
     card = DatasetCard.from_template(
         card_data, template_path=template_path("dataset_card.md.j2"),
-        num_rows=num_rows, pretty_name=pretty_name, **context,
+        num_rows=num_rows, pretty_name=pretty_name, source=source, **context,
     )
     # Round-trip: the header must parse back into the same metadata.
     reparsed = DatasetCard(str(card))

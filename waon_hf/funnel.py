@@ -26,17 +26,7 @@ class FunnelRow:
 
 
 def funnel_rows(stats: Stats) -> list[FunnelRow]:
-    warc, page = stats.stage("warc"), stats.stage("extract")
-    rows = [
-        FunnelRow("warc", "WARC records read", warc.get("records", 0),
-                  [(k, warc[k]) for k in _WARC_DROPS if warc.get(k)]),
-        FunnelRow("warc", "HTML responses (HTTP 200)", warc.get("html_responses", 0),
-                  [(k, n) for k, n in page.items() if k.startswith(_PAGE_DROPS_PREFIX)]),
-        FunnelRow("extract", "Japanese pages", page.get("japanese_pages", 0)),
-        FunnelRow("extract", "<img> tags on Japanese pages", page.get("img_tags", 0),
-                  [(k, n) for k, n in page.items() if k.startswith(_IMG_DROPS_PREFIX) and k != "img_tags"]),
-        FunnelRow("extract", "pairs extracted", page.get("pairs", 0)),
-    ]
+    rows = _source_rows(stats)
     for stage in stats.stages():
         if stage in _SKIP_STAGES:
             continue
@@ -46,6 +36,25 @@ def funnel_rows(stats: Stats) -> list[FunnelRow]:
         drops = [(k.removeprefix("dropped_"), n) for k, n in counts.items() if k.startswith("dropped_")]
         rows.append(FunnelRow(stage, f"after {stage}", counts["kept"], drops))
     return rows
+
+
+def _source_rows(stats: Stats) -> list[FunnelRow]:
+    """The rows before the first filter: WARC records to pairs for Common Crawl, rows read otherwise."""
+    if "warc" not in stats.stages() and "extract" not in stats.stages():
+        if "relaion" in stats.stages():
+            return [FunnelRow("relaion", "ReLAION rows read", stats.stage("relaion").get("in", 0))]
+        return []
+    warc, page = stats.stage("warc"), stats.stage("extract")
+    return [
+        FunnelRow("warc", "WARC records read", warc.get("records", 0),
+                  [(k, warc[k]) for k in _WARC_DROPS if warc.get(k)]),
+        FunnelRow("warc", "HTML responses (HTTP 200)", warc.get("html_responses", 0),
+                  [(k, n) for k, n in page.items() if k.startswith(_PAGE_DROPS_PREFIX)]),
+        FunnelRow("extract", "Japanese pages", page.get("japanese_pages", 0)),
+        FunnelRow("extract", "<img> tags on Japanese pages", page.get("img_tags", 0),
+                  [(k, n) for k, n in page.items() if k.startswith(_IMG_DROPS_PREFIX) and k != "img_tags"]),
+        FunnelRow("extract", "pairs extracted", page.get("pairs", 0)),
+    ]
 
 
 def funnel_markdown(stats: Stats) -> str:

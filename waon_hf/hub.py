@@ -41,6 +41,14 @@ def _fmt_step(step: dict) -> str:
     return f"`{step['name']}`" + (f" ({config})" if config else "")
 
 
+def _translation_model(stages: list[dict]) -> str | None:
+    for stage in stages:
+        for step in stage.get("steps", []) if stage.get("stage") == "translate" else []:
+            if step.get("name") == "translate":
+                return step.get("config", {}).get("model")
+    return None
+
+
 def write_dataset_card(root: Path, stats: Stats, *, pipeline: dict, num_sources: int,
                        repo_id: str | None = None) -> Path:
     data_files = sorted((root / "data").glob("train-*.parquet"))
@@ -48,7 +56,12 @@ def write_dataset_card(root: Path, stats: Stats, *, pipeline: dict, num_sources:
     num_bytes = sum(p.stat().st_size for p in data_files)
     features = datasets.Features.from_arrow_schema(pq.read_schema(data_files[0]))
     name = pipeline.get("name") or "waon"
+    stages = pipeline.get("stages", [])
+    first = stages[0].get("stage") if stages else "extract"
+    source = "relaion" if first in ("relaion", "translate") else "commoncrawl"
     card = render_dataset_card(
+        source=source,
+        translation_model=_translation_model(stages),
         num_rows=num_rows,
         pretty_name=name,
         info=dataset_info_for(features, num_rows, num_bytes),

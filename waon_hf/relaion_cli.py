@@ -237,7 +237,15 @@ def relaion_build_sources(args: argparse.Namespace, config) -> list[SourceFile] 
     flags = {k: v for k, v in flags.items() if v is not None}
     if args.source == "commoncrawl" or (args.source is None and not config.relaion):
         if flags:
-            raise ValueError(f"--{', --'.join(flags)} apply to --source relaion only")
+            names = {"mode": "--relaion-mode", "model": "--model", "backend": "--backend", "limit": "--limit"}
+            raise ValueError(f"{', '.join(names[k] for k in flags)} apply to --source relaion only")
         return None
+    cc_only = {"--num-shards": getattr(args, "num_shards", 1) != 1,
+               "--shard-index": getattr(args, "shard_index", 0) != 0,
+               "--limit-files": getattr(args, "limit_files", None) is not None,
+               "--cc-base-url": getattr(args, "cc_base_url", None) is not None}
+    if any(cc_only.values()):
+        raise ValueError(f"{', '.join(k for k, v in cc_only.items() if v)} apply to Common Crawl inputs only; "
+                         "with --source relaion use --limit (the first N rows in file order)")
     config.relaion = {"mode": "ja", **config.relaion, **flags}
     return [SourceFile(location, "") for location in args.inputs]

@@ -326,7 +326,10 @@ class TranslateJob:
 
     @property
     def global_steps(self) -> list:
-        return []
+        """Exact URL then (Japanese) caption dedup over every shard, as for Common Crawl pairs."""
+        from waon_hf.steps.dedup import ExactDedup
+
+        return [ExactDedup()]
 
     def describe(self) -> dict:
         t = self.translation
@@ -337,7 +340,9 @@ class TranslateJob:
                                                             for f in dataclasses.fields(self.quality)}}]
         if self.reader is not None:
             steps = [*self.reader.describe()["steps"], *steps]
-        return {"stage": self.stage, "steps": steps, "global_steps": []}
+        from waon_hf.runner import step_summary
+
+        return {"stage": self.stage, "steps": steps, "global_steps": [step_summary(g) for g in self.global_steps]}
 
     # Loaded once per process, never pickled (see Step.__getstate__ for the same convention).
     def __getstate__(self) -> dict[str, Any]:

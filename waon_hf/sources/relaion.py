@@ -12,6 +12,8 @@ OpenAI CLIP ViT-B/32 embeddings of the image and the *English or original* capti
 LAION was built; our ``similarity`` is SigLIP2's score of the image and the *Japanese* caption,
 computed by our scoring step. Different models, scales and captions: one column for both would make
 thresholds meaningless and let a later scoring step silently overwrite the provenance value.
+For the same reason LAION's ``punsafe``/``pwatermark`` become ``laion_punsafe``/``laion_pwatermark``:
+our NSFW step writes its own ``punsafe``.
 
 For the English set (``english=True``) the caption goes to ``caption_en``: ``caption`` is reserved
 for the Japanese translation that a later step writes.
@@ -47,8 +49,8 @@ RELAION_COLUMNS: dict[str, str] = {
     "width": "original_width",
     "height": "original_height",
     "similarity": "clip_similarity",
-    "punsafe": "punsafe",
-    "pwatermark": "pwatermark",
+    "punsafe": "laion_punsafe",
+    "pwatermark": "laion_pwatermark",
     "language": "language",
     "key": "source_id",
     "hash": "source_id",
@@ -57,7 +59,7 @@ RELAION_COLUMNS: dict[str, str] = {
 
 _TYPES: dict[str, str] = {
     "url": "string", "caption": "string", "caption_en": "string", "original_width": "int64",
-    "original_height": "int64", "clip_similarity": "float64", "punsafe": "float64", "pwatermark": "float64",
+    "original_height": "int64", "clip_similarity": "float64", "laion_punsafe": "float64", "laion_pwatermark": "float64",
     "language": "string", "source_id": "string", "source": "string",
 }
 
@@ -242,12 +244,19 @@ class RelaionReadJob:
 
     @property
     def global_steps(self) -> list:
-        return []
+        """Exact URL then caption dedup over every shard, as for Common Crawl pairs (ReLAION repeats
+        both); English rows are left for the translation stage, which deduplicates its output."""
+        from waon_hf.steps.dedup import ExactDedup
+
+        return [] if self.english else [ExactDedup()]
 
     def describe(self) -> dict:
+        from waon_hf.runner import step_summary
+
         return {"stage": self.stage, "steps": [{"name": "relaion_read", "config": {
             "language": self.language, "english": self.english,
-            "limited_shards": sum(t is not None for t in self.takes)}}], "global_steps": []}
+            "limited_shards": sum(t is not None for t in self.takes)}}],
+            "global_steps": [step_summary(g) for g in self.global_steps]}
 
     def read(self, index: int, location: str) -> tuple[pa.Table, dict[str, int]]:
         """The shard's rows in our columns, and the counts (``in``, ``kept``, ``dropped_<reason>``)."""
