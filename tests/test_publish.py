@@ -108,7 +108,7 @@ def test_dry_run_lists_data_files_and_never_shows_the_token(dataset_dir, monkeyp
     out = capsys.readouterr()
     listed = [line.split()[-1] for line in out.out.split("\n--- README.md ---")[0].splitlines()[1:] if line.strip()]
     expected = sorted(p.relative_to(dataset_dir).as_posix() for p in (dataset_dir / "data").glob("*.parquet"))
-    assert expected and listed == sorted([*expected, "README.md", "pipeline.json", "stats.json"])
+    assert expected and listed == sorted([*expected, "README.md", "funnel.svg", "pipeline.json", "stats.json"])
     assert not any(".waon" in name for name in listed)
     assert 'load_dataset("org/waon-tiny"' in out.out
     # Nothing written: the files are untouched, and the token is nowhere.

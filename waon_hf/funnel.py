@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from waon_hf.stats import Stats
@@ -65,3 +66,34 @@ def funnel_markdown(stats: Stats) -> str:
 
 def read_errors(stats: Stats) -> int:
     return stats.get("warc.read_errors", 0)
+
+
+def funnel_svg(stats: Stats, *, width: int = 760) -> str:
+    """The funnel as a horizontal bar chart (SVG, no plotting library): one bar per funnel row.
+
+    Bar lengths are on a log scale: a crawl's funnel spans from millions of records to thousands of
+    pairs, and on a linear scale every stage after the first pages would be an invisible sliver.
+    """
+    from xml.sax.saxutils import escape
+
+    rows = funnel_rows(stats)
+    label_w, count_w, bar_h, gap, top = 250, 90, 18, 6, 34
+    bar_w = width - label_w - count_w - 20
+    top_count = max((r.count for r in rows), default=0)
+    scale = math.log10(top_count + 1) or 1.0
+    height = top + len(rows) * (bar_h + gap) + 10
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
+        '<rect width="100%" height="100%" fill="white"/>',
+        '<text x="10" y="20" font-size="14" font-weight="bold">Funnel (rows after each stage, log scale)</text>',
+    ]
+    for i, row in enumerate(rows):
+        y = top + i * (bar_h + gap)
+        length = bar_w * math.log10(row.count + 1) / scale
+        parts.append(f'<text x="{label_w - 8}" y="{y + 13}" text-anchor="end">{escape(row.label)}</text>')
+        parts.append(f'<rect class="bar" x="{label_w}" y="{y}" width="{length:.1f}" height="{bar_h}" '
+                     f'fill="#4c72b0" data-count="{row.count}"/>')
+        parts.append(f'<text x="{label_w + length + 6:.1f}" y="{y + 13}">{row.count:,}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"

@@ -1,4 +1,4 @@
-"""Hub-ready dataset folders: the README card next to ``data/``."""
+"""Hub-ready dataset folders: the README card (and its funnel plot, ``funnel.svg``) next to ``data/``."""
 
 from __future__ import annotations
 
@@ -10,12 +10,13 @@ import pyarrow.parquet as pq
 
 import waon_hf
 from waon_hf.cards import dataset_info_for, render_dataset_card
-from waon_hf.funnel import funnel_markdown, read_errors
+from waon_hf.funnel import funnel_markdown, funnel_svg, read_errors
 from waon_hf.schema import COLUMN_DOCS
 from waon_hf.stats import Stats
 
 # Files that belong to a run's bookkeeping, never to the published dataset.
 HUB_IGNORE_PATTERNS = [".waon/**", ".waon-stages/**", "**/.*.tmp-*"]
+FUNNEL_IMAGE = "funnel.svg"
 
 
 def _column_rows(features: datasets.Features) -> list[dict]:
@@ -59,8 +60,10 @@ def write_dataset_card(root: Path, stats: Stats, *, pipeline: dict, num_sources:
     stages = pipeline.get("stages", [])
     first = stages[0].get("stage") if stages else "extract"
     source = "relaion" if first in ("relaion", "translate") else "commoncrawl"
+    (root / FUNNEL_IMAGE).write_text(funnel_svg(stats), encoding="utf-8")
     card = render_dataset_card(
         source=source,
+        funnel_image=FUNNEL_IMAGE,
         translation_model=_translation_model(stages),
         num_rows=num_rows,
         pretty_name=name,
