@@ -14,7 +14,8 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 def _bars(svg: str) -> list[tuple[int, float]]:
     root = ET.fromstring(svg)
-    return [(int(r.get("data-count")), float(r.get("width"))) for r in root.iter(f"{SVG}rect") if r.get("class") == "bar"]
+    return [(int(r.get("data-count")), float(r.get("width")))
+            for r in root.iter(f"{SVG}rect") if r.get("class") == "bar"]
 
 
 def test_svg_has_one_bar_per_row_ordered_by_count():
