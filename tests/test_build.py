@@ -7,6 +7,7 @@ import datasets
 import pytest
 import yaml
 
+from tests.sample_build import write_sample_config
 from waon_hf.build import STAGES_DIR, BuildConfig, run_build
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.testing.tiny_models import build_tiny_siglip2
@@ -18,12 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 def built(tmp_path_factory):
     root = tmp_path_factory.mktemp("build")
     model = build_tiny_siglip2(root / "tiny-siglip2")
-    config = yaml.safe_load((REPO / "configs" / "sample.yaml").read_text())
-    config["download"]["warc_sources"] = [str(REPO / "samples" / "sample-images.warc.gz")]
-    config["image_dedup"]["against"] = [str(REPO / "samples" / "tiny_bench")]
-    config["siglip"]["model"] = str(model)
-    path = root / "config.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    path = write_sample_config(root, model)
     out = root / "out"
     stats = run_build([SourceFile(str(REPO / "samples" / "sample.warc.gz"), "")], out, BuildConfig.from_file(str(path)))
     return out, stats, path

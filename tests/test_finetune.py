@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
@@ -29,18 +28,14 @@ STEPS = 6
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """The sample built by `waon build` (42 pairs), a copy with three broken images, and the tiny model."""
+    from tests.sample_build import write_sample_config
     from waon_hf.build import BuildConfig, run_build
     from waon_hf.sources.commoncrawl import SourceFile
     from waon_hf.testing.tiny_models import build_tiny_siglip2
 
     root = tmp_path_factory.mktemp("finetune")
     model = build_tiny_siglip2(root / "tiny-siglip2")
-    config = yaml.safe_load((REPO / "configs" / "sample.yaml").read_text())
-    config["download"]["warc_sources"] = [str(REPO / "samples" / "sample-images.warc.gz")]
-    config["image_dedup"]["against"] = [str(REPO / "samples" / "tiny_bench")]
-    config["siglip"]["model"] = model
-    path = root / "config.yaml"
-    path.write_text(yaml.safe_dump(config, allow_unicode=True))
+    path = write_sample_config(root, model)
     built = root / "built"
     run_build([SourceFile(str(REPO / "samples" / "sample.warc.gz"), "")], built, BuildConfig.from_file(str(path)))
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from huggingface_hub import DatasetCard, ModelCard
 
+from tests.fake_hub import FakeHfApi
 from waon_hf.cli import main
 from waon_hf.publish import render_benchmark_card, render_model_card, upload_folder_to_hub
 from waon_hf.runner import run_extract
@@ -118,21 +119,9 @@ def test_dry_run_lists_data_files_and_never_shows_the_token(dataset_dir, monkeyp
     assert not any(TOKEN.encode() in p.read_bytes() for p in dataset_dir.rglob("*") if p.is_file())
 
 
-class FakeApi:
-    def __init__(self):
-        self.calls = []
-
-    def create_repo(self, repo_id, **kwargs):
-        self.calls.append(("create_repo", repo_id, kwargs))
-        return f"https://huggingface.co/{repo_id}"
-
-    def upload_folder(self, **kwargs):
-        self.calls.append(("upload_folder", kwargs))
-        return "commit"
-
 
 def test_upload_calls_the_api_with_the_right_arguments(dataset_dir):
-    api = FakeApi()
+    api = FakeHfApi()
     upload_folder_to_hub(dataset_dir, "org/waon-tiny", "dataset", private=True, api=api)
     (_, repo_id, create_kwargs), (_, upload_kwargs) = api.calls
     assert repo_id == "org/waon-tiny"
@@ -150,7 +139,7 @@ def test_publish_model_writes_the_card_then_uploads(tmp_path, model_dir, monkeyp
     from waon_hf.publish import run_publish
 
     args = build_parser().parse_args(["publish", "model", str(model_dir), "--repo", "org/m", "--results", str(results)])
-    api = FakeApi()
+    api = FakeHfApi()
     assert run_publish(args, api=api) == 0
     card = ModelCard.load(model_dir / "README.md")
     assert len(card.data.eval_results) == 6

@@ -5,24 +5,13 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard
 
+from tests.fake_hub import FakeHfApi
 from waon_hf.cli import build_parser, main
 from waon_hf.publish import run_publish
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_BENCH = REPO / "samples" / "tiny_bench"
 
-
-class FakeApi:
-    def __init__(self):
-        self.calls = []
-
-    def create_repo(self, repo_id, **kwargs):
-        self.calls.append(("create_repo", repo_id, kwargs))
-        return f"https://huggingface.co/datasets/{repo_id}"
-
-    def upload_folder(self, **kwargs):
-        self.calls.append(("upload_folder", kwargs))
-        return "commit"
 
 
 def test_dry_run_lists_the_parquet_and_prints_the_rendered_card(capsys):
@@ -41,7 +30,7 @@ def test_upload_goes_to_a_dataset_repo_with_the_card_written(tmp_path):
     (folder / "README.md").unlink()
     args = build_parser().parse_args(["publish", "benchmark", str(folder), "--repo", "org/tiny-bench",
                                       "--license", "cc-by-4.0"])
-    api = FakeApi()
+    api = FakeHfApi()
     assert run_publish(args, api=api) == 0
     (_, repo_id, create), (_, upload) = api.calls
     assert repo_id == "org/tiny-bench" and create["repo_type"] == "dataset"

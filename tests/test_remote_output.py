@@ -6,6 +6,7 @@ from pathlib import Path
 import fsspec
 import pytest
 
+from tests.fake_hub import FakeHfApi
 from waon_hf.cli import main
 from waon_hf.remote_output import default_work_dir, local_folder_for, upload_dataset
 from waon_hf.runner import ExtractJob, run_extract
@@ -93,25 +94,13 @@ def test_output_folder_resolution(tmp_path, monkeypatch):
     assert local_folder_for("hf://datasets/org/waon")[1] == "hf://datasets/org/waon"
 
 
-class FakeApi:
-    def __init__(self):
-        self.calls = []
-
-    def create_repo(self, repo_id, **kwargs):
-        self.calls.append(("create_repo", repo_id, kwargs))
-        return f"https://huggingface.co/datasets/{repo_id}"
-
-    def upload_folder(self, **kwargs):
-        self.calls.append(("upload_folder", kwargs))
-        return "commit"
-
 
 def test_hub_url_goes_through_the_folder_upload(dataset):
     """hf:// is uploaded with HfApi.upload_folder (few commits), checked here with a stand-in API."""
-    api = FakeApi()
+    api = FakeHfApi()
     upload_dataset(dataset, "hf://datasets/org/waon-x", api=api)
     (_, repo_id, create), (_, upload) = api.calls
     assert repo_id == "org/waon-x" and create["repo_type"] == "dataset"
     assert upload["repo_type"] == "dataset" and ".waon/**" in upload["ignore_patterns"]
     with pytest.raises(ValueError, match="hf://datasets/<org>/<name>"):
-        upload_dataset(dataset, "hf://datasets/org/waon-x/subdir", api=FakeApi())
+        upload_dataset(dataset, "hf://datasets/org/waon-x/subdir", api=FakeHfApi())

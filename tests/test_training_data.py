@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 datasets = pytest.importorskip("datasets")
 
+from tests.fake_hub import FakeHfApi  # noqa: E402
 from waon_hf.training import checkpoints as ckpt  # noqa: E402
 from waon_hf.training.data import (  # noqa: E402
     EpochShuffleSampler,
@@ -213,21 +214,11 @@ def test_push_writes_a_card_with_the_real_results(tmp_path):
     results = {"benchmarks": {"tiny": {"task": "zero-shot classification", "source": "samples/tiny_bench",
                                        "metrics": {"top1": 0.375, "top5": 0.875, "n_evaluated": 24, "n_total": 24}}}}
     ckpt.write_results(folder, results)
-    calls = []
-
-    class FakeApi:
-        def create_repo(self, repo_id, **kw):
-            calls.append(("create", repo_id))
-            return f"https://hub.invalid/{repo_id}"
-
-        def upload_folder(self, **kw):
-            calls.append(("upload", kw["repo_id"], sorted(p.name for p in Path(kw["folder_path"]).iterdir())))
-            return "commit"
-
-    ckpt.push_model_folder(folder, "org/model", base_model="org/base", datasets=["org/data"], api=FakeApi())
+    api = FakeHfApi()
+    ckpt.push_model_folder(folder, "org/model", base_model="org/base", datasets=["org/data"], api=api)
     card = (folder / "README.md").read_text()
     assert "37.5" in card and "87.5" in card and "org/base" in card
-    assert calls[0] == ("create", "org/model") and "README.md" in calls[1][2]
+    assert api.calls[0][:2] == ("create_repo", "org/model") and "README.md" in api.uploaded_files()
 
 
 def test_truncate_log_drops_steps_after_the_checkpoint(tmp_path):
