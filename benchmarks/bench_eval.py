@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from machine import describe_torch_machine  # benchmarks/machine.py (scripts run from benchmarks/)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
@@ -132,14 +132,6 @@ def bench_model(name: str, table, args) -> dict:
     return row
 
 
-def machine() -> str:
-    import torch
-
-    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads), CPU only, "
-            f"load average {os.getloadavg()[0]:.2f}")
-
-
 def markdown(rows: list[dict]) -> str:
     out = ["| model | params | patches | bare forward | runner, serial (share of bare) | "
            "runner, prefetch (share of bare) | decode / preprocess / forward (ms per image) |",
@@ -170,12 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     table = synthetic_table(args.images)
-    print(f"Before: {machine()}")
+    print(f"Before: {describe_torch_machine()}")
     rows = [bench_model(name.strip(), table, args) for name in args.models.split(",") if name.strip()]
-    print(f"After:  {machine()}\n")
+    print(f"After:  {describe_torch_machine()}\n")
     print(markdown(rows))
     if args.json:
-        args.json.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=1) + "\n", encoding="utf-8")
+        report = {"machine": describe_torch_machine(), "rows": rows}
+        args.json.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     return 0
 
 

@@ -30,12 +30,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+
+from machine import describe_torch_machine  # benchmarks/machine.py (scripts run from benchmarks/)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
@@ -198,15 +199,6 @@ def bench(args) -> list[dict]:
     return rows
 
 
-def machine(device: str) -> str:
-    import torch
-
-    gpu = f", {torch.cuda.get_device_name()}" if device.startswith("cuda") else ", CPU only"
-    return (f"{platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}, "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads){gpu}, load average "
-            f"{os.getloadavg()[0]:.2f}")
-
-
 def markdown(rows: list[dict]) -> str:
     out = ["| model | params | batch | grad. ckpt | path | samples/s (wall) | vs bare (wall) | CPU ms/sample "
            "(this process) | vs bare (CPU) | peak memory |",
@@ -239,10 +231,11 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--device cuda: torch sees no CUDA device")
     load_before = os.getloadavg()[0]
     rows = bench(args)
-    print(f"machine: {machine(args.device)} (load average before: {load_before:.2f})")
+    print(f"machine: {describe_torch_machine(args.device)} (load average before: {load_before:.2f})")
     print(markdown(rows))
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine(args.device), "rows": rows}, indent=2) + "\n")
+        report = {"machine": describe_torch_machine(args.device), "rows": rows}
+        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 
