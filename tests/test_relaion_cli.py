@@ -301,6 +301,7 @@ def test_relaion_ja_dedups_across_files_and_cards_name_relaion(tmp_path, capsys)
     stats = json.loads((out / "stats.json").read_text())
     assert stats["exact_dedup.in"] == 5 and stats["exact_dedup.kept"] == 3
     assert "| ReLAION rows read | 5 |" in funnel and "WARC records" not in funnel
+    assert "\n3 rows written to" in funnel  # what is in data/, after the dedup
     card = (out / "README.md").read_text()
     assert "from [ReLAION]" in card and "WARC" not in card and "- relaion" in card
 

@@ -167,10 +167,12 @@ def _inputs(args: argparse.Namespace) -> str | list[str]:
     return args.source[0] if len(args.source) == 1 else list(args.source)
 
 
-def _finish(stats: Stats, output: str, stage: str) -> int:
+def _finish(stats: Stats, output: str) -> int:
+    from waon_hf.runner import ShardLayout
+
     print(funnel_markdown(stats))
-    kept = stats.get(f"{stage}.kept", 0)
-    print(f"\n{kept:,} rows written to {output}/data (next: waon download {output} -o <images>)")
+    rows = json.loads(ShardLayout(output).final_marker.read_text(encoding="utf-8"))["rows"]
+    print(f"\n{rows:,} rows written to {output}/data (next: waon download {output} -o <images>)")
     return 0
 
 
@@ -179,7 +181,7 @@ def run_relaion_ja_command(args: argparse.Namespace) -> int:
     language = None if args.language.lower() == "all" else args.language
     stats = run_relaion_ja(_inputs(args), args.output, language=language, limit=args.limit, workers=args.workers,
                            overwrite=args.overwrite, name=args.name or "relaion-ja")
-    return _finish(stats, args.output, "relaion")
+    return _finish(stats, args.output)
 
 
 def translate_args(p: argparse.ArgumentParser) -> None:
@@ -213,7 +215,7 @@ def run_translate_command(args: argparse.Namespace) -> int:
                                engine_kwargs=engine)
     stats = run_translate(_inputs(args), args.output, config, limit=args.limit, chunk_rows=args.chunk_rows,
                           workers=args.workers, overwrite=args.overwrite, name=args.name or "relaion-en-ja")
-    return _finish(stats, args.output, "translation_quality")
+    return _finish(stats, args.output)
 
 
 # --- `waon build --source relaion` ------------------------------------------------------------------
