@@ -32,6 +32,8 @@ def test_every_stage_is_in_the_funnel(built):
         assert key in stats, key
     card = (out / "README.md").read_text()
     assert "| after similarity_band |" in card and "| after phash_dedup |" in card
+    assert "the images are embedded" in card and "not redistributed" not in card
+    assert "respect_robots=True" in card  # the card's licence section points at this setting
     assert [s["stage"] for s in json.loads((out / "pipeline.json").read_text())["stages"]] == [
         "extract", "download", "filter_images", "dedup_images", "score"]
 

@@ -304,6 +304,7 @@ def test_relaion_ja_dedups_across_files_and_cards_name_relaion(tmp_path, capsys)
     assert "\n3 rows written to" in funnel  # what is in data/, after the dedup
     card = (out / "README.md").read_text()
     assert "from [ReLAION]" in card and "WARC" not in card and "- relaion" in card
+    assert "Page language" not in card and "images are not redistributed" in card  # no image column here
 
 
 def test_build_relaion_refuses_common_crawl_only_flags(tmp_path, caplog):
