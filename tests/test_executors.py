@@ -168,6 +168,9 @@ def test_executor_choice_errors():
     ["score", "dedup/", "-o", "final/", "--executor", "ray", "--ray-address", "ray://head:10001",
      "--ray-gpus-per-task", "1"],
     ["merge", "out-0/", "out-1/", "-o", "merged/", "--executor", "ray"],
+    ["relaion-ja", "laion/relaion2B-multi-research-safe", "-o", "ja/", "--executor", "ray"],
+    ["translate", "en/", "-o", "en-ja/", "--model", "m", "--backend", "vllm", "--device", "cuda", "--executor", "ray",
+     "--ray-address", "auto", "--ray-gpus-per-task", "1"],
 ])
 def test_commands_take_the_executor_options(argv):
     from waon_hf.cli import build_parser
@@ -183,3 +186,18 @@ def test_a_session_shuts_down_only_the_ray_it_started(ray_instance):
     with RayExecutor() as executor:  # Ray is already up: the session must not take it over
         assert ray.is_initialized() and not executor._started
     assert ray.is_initialized()
+
+
+def test_relaion_ja_on_ray_equals_the_local_executor(ray_instance, tmp_path):
+    import pyarrow as pa
+
+    src = tmp_path / "multi"
+    src.mkdir()
+    for k in range(3):
+        pq.write_table(pa.table({"URL": [f"https://a/{k}-{i}.jpg" for i in range(4)],
+                                 "TEXT": [f"写真その{k}-{i}" for i in range(4)],
+                                 "LANGUAGE": ["ja", "en", "ja", "ja"]}), src / f"part-{k}.parquet")
+    for executor in ("local", "ray"):
+        assert main(["relaion-ja", str(src), "-o", str(tmp_path / executor), "--limit", "7",
+                     "--executor", executor]) == 0
+    assert rows(tmp_path / "ray") == rows(tmp_path / "local") and len(rows(tmp_path / "local")) == 7

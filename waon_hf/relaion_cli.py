@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from waon_hf.executors import add_executor_arguments, executor_from_args
 from waon_hf.funnel import funnel_markdown
 from waon_hf.runner import ShardLayout, run_sharded
 from waon_hf.sources.commoncrawl import SourceFile
@@ -154,6 +155,7 @@ def _common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None,
                    help="first N rows in file order (after --language), planned before the shards run")
     p.add_argument("--workers", type=int, default=1, help="processes, one shard (source file) each at a time")
+    add_executor_arguments(p, workers=False)
     p.add_argument("--name", default=None, help="dataset name shown in the card")
     p.add_argument("--overwrite", action="store_true", help="discard a previous run in the output folder")
 
@@ -168,8 +170,6 @@ def _inputs(args: argparse.Namespace) -> str | list[str]:
 
 
 def _finish(stats: Stats, output: str) -> int:
-    from waon_hf.runner import ShardLayout
-
     print(funnel_markdown(stats))
     rows = json.loads(ShardLayout(output).final_marker.read_text(encoding="utf-8"))["rows"]
     print(f"\n{rows:,} rows written to {output}/data (next: waon download {output} -o <images>)")
@@ -180,7 +180,7 @@ def run_relaion_ja_command(args: argparse.Namespace) -> int:
     """The Japanese subset of ReLAION (language == ja) in this package's columns, as a Hub-ready folder."""
     language = None if args.language.lower() == "all" else args.language
     stats = run_relaion_ja(_inputs(args), args.output, language=language, limit=args.limit, workers=args.workers,
-                           overwrite=args.overwrite, name=args.name or "relaion-ja")
+                           overwrite=args.overwrite, name=args.name or "relaion-ja", executor=executor_from_args(args))
     return _finish(stats, args.output)
 
 
@@ -214,7 +214,8 @@ def run_translate_command(args: argparse.Namespace) -> int:
                                temperature=args.temperature, instruction=instruction, strict_instruction=strict,
                                engine_kwargs=engine)
     stats = run_translate(_inputs(args), args.output, config, limit=args.limit, chunk_rows=args.chunk_rows,
-                          workers=args.workers, overwrite=args.overwrite, name=args.name or "relaion-en-ja")
+                          workers=args.workers, overwrite=args.overwrite, name=args.name or "relaion-en-ja",
+                          executor=executor_from_args(args))
     return _finish(stats, args.output)
 
 
