@@ -348,3 +348,23 @@ def test_vllm_backend_calls_llm_chat(monkeypatch):
     assert seen["llm"] == {"model": "google/gemma-2-9b-it", "dtype": "bfloat16", "tensor_parallel_size": 2}
     assert seen["params"] == {"temperature": 0.0, "max_tokens": 64}
     assert seen["conversations"] == [[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]]
+
+
+@pytest.mark.parametrize(("installed", "cuda", "expected"), [
+    (False, True, "transformers"), (True, False, "transformers"), (True, True, "vllm")])
+def test_auto_backend_picks_vllm_only_when_installed_with_cuda(monkeypatch, caplog, installed, cuda, expected):
+    import importlib.util
+
+    import torch
+
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args):
+        return (object() if installed else None) if name == "vllm" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    with caplog.at_level("INFO", logger="waon_hf.translate"):
+        config = TranslationConfig(model="m")  # backend defaults to auto
+    assert config.backend == expected
+    assert f"translation backend: {expected}" in caplog.text

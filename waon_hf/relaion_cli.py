@@ -187,8 +187,9 @@ def run_relaion_ja_command(args: argparse.Namespace) -> int:
 def translate_args(p: argparse.ArgumentParser) -> None:
     _common_args(p)
     p.add_argument("--model", required=True, help="chat LLM: Hub id or local folder (e.g. google/gemma-2-9b-it)")
-    p.add_argument("--backend", default="transformers", choices=sorted(BACKENDS),
-                   help="transformers (CPU/GPU) or vllm (GPU; needs the vllm package)")
+    p.add_argument("--backend", default="auto", choices=["auto", *sorted(BACKENDS)],
+                   help="transformers (CPU/GPU), vllm (GPU; needs the vllm package) or auto (default: vllm when "
+                        "it is installed and CUDA is available here, else transformers; the choice is logged)")
     p.add_argument("--batch-size", type=int, default=32, help="prompts per generate call (transformers)")
     p.add_argument("--max-new-tokens", type=int, default=128, help="bound on each translation's length")
     p.add_argument("--prompt", default=None, help="instruction replacing the default prompt (text)")
@@ -229,7 +230,8 @@ def add_build_relaion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--relaion-mode", default=None, choices=list(RELAION_MODES),
                    help="relaion: ja (Japanese subset, default) or translate (English captions by --model)")
     p.add_argument("--model", default=None, help="relaion translate: the chat LLM (Hub id or folder)")
-    p.add_argument("--backend", default=None, choices=["transformers", "vllm"], help="relaion translate: backend")
+    p.add_argument("--backend", default=None, choices=["auto", "transformers", "vllm"],
+                   help="relaion translate: backend (default auto)")
     p.add_argument("--limit", type=int, default=None, help="relaion: first N rows in file order")
 
 

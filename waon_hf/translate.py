@@ -59,7 +59,7 @@ class TranslationConfig:
     """What model translates, and how."""
 
     model: str
-    backend: str = "transformers"
+    backend: str = "auto"  # auto: vllm when it is installed and a CUDA device is present, else transformers
     batch_size: int = 32  # prompts per generate() call (transformers)
     max_new_tokens: int = 128  # bound on each output; captions are short, rambling is cut
     device: str = "cpu"  # transformers: cpu, cuda, cuda:N
@@ -72,6 +72,8 @@ class TranslationConfig:
     engine_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)  # extra vllm.LLM(...) options
 
     def __post_init__(self) -> None:
+        if self.backend == "auto":
+            self.backend = resolve_backend()
         if self.backend not in BACKENDS:
             raise ValueError(f"unknown translation backend {self.backend!r}; known: {', '.join(sorted(BACKENDS))}")
         if self.batch_size < 1 or self.max_new_tokens < 1:
@@ -93,6 +95,26 @@ def register_backend(name: str):
         BACKENDS[name] = cls
         return cls
     return wrap
+
+
+def resolve_backend() -> str:
+    """``--backend auto``: vLLM when the package is installed and CUDA is available, else transformers.
+
+    Decided once, where the command runs, and recorded in the config (pipeline.json, the card); on a
+    cluster whose head node has no GPU, name the backend explicitly.
+    """
+    import importlib.util
+
+    vllm = importlib.util.find_spec("vllm") is not None
+    cuda = False
+    if vllm:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    chosen = "vllm" if vllm and cuda else "transformers"
+    logger.info("translation backend: %s (auto: vllm %s, CUDA %s)", chosen,
+                "installed" if vllm else "not installed", "available" if cuda else "not available")
+    return chosen
 
 
 def make_backend(config: TranslationConfig) -> Backend:
