@@ -196,7 +196,8 @@ def translate_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prompt-file", default=None, help="file holding the instruction replacing the default prompt")
     p.add_argument("--strict-prompt-file", default=None, help="file holding the instruction of the retry")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
-    p.add_argument("--device", default="cpu", help="transformers: cpu, cuda, cuda:N")
+    p.add_argument("--device", default="auto",
+                   help="transformers: auto (cuda when available, else cpu), cpu, cuda, cuda:N")
     p.add_argument("--dtype", default=None, choices=["auto", "float32", "float16", "bfloat16"],
                    help="model weights' dtype (default: the backend's)")
     p.add_argument("--chunk-rows", type=int, default=1024, help="rows per saved chunk (the unit of mid-shard resume)")

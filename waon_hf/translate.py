@@ -62,7 +62,7 @@ class TranslationConfig:
     backend: str = "auto"  # auto: vllm when it is installed and a CUDA device is present, else transformers
     batch_size: int = 32  # prompts per generate() call (transformers)
     max_new_tokens: int = 128  # bound on each output; captions are short, rambling is cut
-    device: str = "cpu"  # transformers: cpu, cuda, cuda:N
+    device: str = "auto"  # transformers: auto (cuda when available, else cpu), cpu, cuda, cuda:N
     dtype: str | None = None  # auto, float32, float16, bfloat16 (None: the backend's default)
     temperature: float = 0.0  # 0 = greedy
     instruction: str | None = None  # replaces DEFAULT_PROMPT (the first attempt)
@@ -171,7 +171,13 @@ class TransformersBackend:
             tokenizer.pad_token = tokenizer.eos_token
         tokenizer.padding_side = "left"  # generation continues from the right edge of every row
         self.tokenizer = tokenizer
-        self.model = model.to(self.config.device).eval()
+        device = self.config.device
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+            logger.info("translation device: %s", device)
+        self.model = model.to(device).eval()
 
     def encode(self, user_turns: Sequence[str]) -> list[list[int]]:
         """Token ids of each chat prompt (template with the generation prompt; it adds BOS itself)."""
