@@ -203,6 +203,8 @@ def test_translate_job_counts_and_columns(scripted, tmp_path):
     assert stats["exact_dedup.in"] == stats["translation_quality.kept"]
     assert table.num_rows == stats["exact_dedup.kept"] == len(set(table.column("caption").to_pylist()))
     assert stats["translate.retried"] == sum(c in EXPECTED and SCRIPT[c][1] is not None for c in captions)
+    chunks = [captions[i:i + 4] for i in range(0, len(captions), 4)]  # _job() has chunks of 4 rows
+    assert stats["translate.reused_duplicate_source"] == sum(len(c) - len(set(c)) for c in chunks)
     card = (tmp_path / "out" / "README.md").read_text()
     assert "| after translation_quality |" in card and "korean" in card
     assert not (tmp_path / "out" / ".waon" / "shards" / "00000.translate").exists()  # chunks cleaned up
@@ -368,3 +370,18 @@ def test_auto_backend_picks_vllm_only_when_installed_with_cuda(monkeypatch, capl
         config = TranslationConfig(model="m")  # backend defaults to auto
     assert config.backend == expected
     assert f"translation backend: {expected}" in caplog.text
+
+
+def test_a_repeated_source_is_sent_once_and_shares_its_translation(scripted):
+    config = TranslationConfig(model="scripted-model", backend="scripted")
+    cat, blossoms = "A cat sitting on a windowsill", "Cherry blossoms in Kyoto"
+    sources = [cat, "Photo number 1", cat, blossoms, blossoms, "", cat]
+    result = translate_captions(sources, ScriptedBackend(config), config=config)
+    first_prompts = [t.rpartition("\n\n")[2] for t in scripted.calls[0]]
+    assert first_prompts == [cat, "Photo number 1", blossoms]  # distinct, first-seen order; "" never sent
+    assert [t.rpartition("\n\n")[2] for t in scripted.calls[1]] == [blossoms]  # the retry too
+    assert result.reused == [False, False, True, False, True, False, True]
+    assert result.captions[0] == result.captions[2] == result.captions[6] == "窓辺に座っている猫"
+    assert result.reasons[3] == result.reasons[4] == "korean" and result.retried[3] and result.retried[4]
+    alone = translate_captions([blossoms], ScriptedBackend(config), config=config)
+    assert (alone.captions[0], alone.reasons[0]) == (result.captions[4], result.reasons[4])

@@ -283,6 +283,7 @@ class TranslatedCaptions:
     first_reasons: list[str | None]  # reason after the first attempt (what triggered a retry)
     retried: list[bool]
     cleaned: list[bool]  # clean-up removed chatter (prefix/suffix/quotes/markdown) from the kept attempt
+    reused: list[bool]  # the source repeats an earlier one of this call: its translation was reused, not generated
 
 
 def translate_captions(
@@ -290,26 +291,37 @@ def translate_captions(
     clean: CleanTranslation | None = None, quality: TranslationQuality | None = None,
 ) -> TranslatedCaptions:
     """Translate ``sources`` once; retry the rows flagged by :func:`needs_retry` once with the strict
-    prompt; return cleaned captions with their final drop reasons. Empty sources are not sent."""
+    prompt; return cleaned captions with their final drop reasons. Empty sources are not sent.
+
+    Each distinct source is sent once per attempt and its output shared by the rows that repeat it
+    (web captions repeat: stock phrases, product names): the prompts and greedy decoding being the
+    same, so would the outputs be.
+    """
     clean = clean or CleanTranslation()
     quality = quality or TranslationQuality()
     n = len(sources)
     captions, reasons, cleaned = [""] * n, ["empty"] * n, [False] * n
     todo = [i for i, s in enumerate(sources) if (s or "").strip()]
+    seen: set[str] = set()
+    reused = [False] * n
+    for i in todo:
+        reused[i] = sources[i] in seen
+        seen.add(sources[i])
 
     def attempt(rows: list[int], strict: bool) -> None:
         if not rows:
             return
         instruction = config.strict_instruction if strict else config.instruction
-        turns = [build_prompt(sources[i], strict=strict, instruction=instruction) for i in rows]
-        raw = backend.generate(turns)
-        if len(raw) != len(rows):
-            raise RuntimeError(f"backend returned {len(raw)} outputs for {len(rows)} prompts")
+        distinct = list(dict.fromkeys(sources[i] for i in rows))  # first-seen order
+        raw = backend.generate([build_prompt(src, strict=strict, instruction=instruction) for src in distinct])
+        if len(raw) != len(distinct):
+            raise RuntimeError(f"backend returned {len(raw)} outputs for {len(distinct)} prompts")
         outs = clean.process_batch({clean.column: list(raw)})[clean.column]
-        batch = {quality.column: outs, quality.source_column: [sources[i] for i in rows]}
-        for i, out, reason, r in zip(rows, outs, quality.drop_reasons(batch), raw, strict=True):
-            captions[i], reasons[i] = out, reason
-            cleaned[i] = out != normalize_caption(r or "")
+        drops = quality.drop_reasons({quality.column: outs, quality.source_column: distinct})
+        by_source = {src: (out, reason, out != normalize_caption(r or ""))
+                     for src, out, reason, r in zip(distinct, outs, drops, raw, strict=True)}
+        for i in rows:
+            captions[i], reasons[i], cleaned[i] = by_source[sources[i]]
 
     attempt(todo, strict=False)
     first = list(reasons)
@@ -319,13 +331,13 @@ def translate_captions(
     retried = [False] * n
     for i in retry:
         retried[i] = True
-    return TranslatedCaptions(captions, reasons, first, retried, cleaned)
+    return TranslatedCaptions(captions, reasons, first, retried, cleaned, reused)
 
 
 # --- the shard job ----------------------------------------------------------------------------------
 
 _CHUNK_COLUMNS = {"caption": pa.string(), "__reason": pa.string(), "__first_reason": pa.string(),
-                  "__retried": pa.bool_(), "__cleaned": pa.bool_()}
+                  "__retried": pa.bool_(), "__cleaned": pa.bool_(), "__reused": pa.bool_()}
 _CHUNK_SCHEMA = pa.schema(list(_CHUNK_COLUMNS.items()))
 
 
@@ -421,7 +433,8 @@ class TranslateJob:
             sources = table.column("caption_en").slice(start, self.chunk_rows).to_pylist()
             done = translate_captions(sources, self.backend(), config=self.translation, quality=self.quality)
             part = pa.table({"caption": done.captions, "__reason": done.reasons, "__first_reason": done.first_reasons,
-                             "__retried": done.retried, "__cleaned": done.cleaned}, schema=_CHUNK_SCHEMA)
+                             "__retried": done.retried, "__cleaned": done.cleaned, "__reused": done.reused},
+                            schema=_CHUNK_SCHEMA)
             tmp = paths[k].with_name(f".{paths[k].name}.tmp-{os.getpid()}")
             pq.write_table(part, tmp)
             os.replace(tmp, paths[k])
@@ -437,6 +450,7 @@ class TranslateJob:
             "retried": sum(retried),
             "retry_fixed": sum(1 for r, final in zip(retried, reasons, strict=True) if r and final is None),
             "chatter_removed": sum(result.column("__cleaned").to_pylist()),
+            "reused_duplicate_source": sum(result.column("__reused").to_pylist()),
             **{f"first_{reason}": c for reason, c in sorted(Counter(r for r in first if r).items())},
         })
         drops = Counter(r for r in reasons if r is not None)
@@ -457,11 +471,14 @@ class TranslateJob:
 
 
 def _chunk_ok(path: Path, total: int, start: int, size: int) -> bool:
-    """A finished chunk: present and holding the rows it should (a changed input re-translates it)."""
+    """A finished chunk: present, with the rows it should hold (a changed input re-translates it) and
+    every column this version writes (a chunk left by an older version is translated again)."""
     if not path.exists():
         return False
     try:
-        return pq.ParquetFile(path).metadata.num_rows == min(size, total - start)
+        chunk = pq.ParquetFile(path)
+        return (chunk.metadata.num_rows == min(size, total - start)
+                and set(_CHUNK_SCHEMA.names) <= set(chunk.schema_arrow.names))
     except (OSError, pa.ArrowInvalid):
         return False
 
