@@ -17,3 +17,16 @@ def write_sample_config(root: Path, siglip_model: str | Path) -> Path:
     path = Path(root) / "config.yaml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True))
     return path
+
+
+def build_sample(root: Path, out_name: str = "out"):
+    """The tiny SigLIP2 and `waon build` of the sample under ``root``: ``(model dir, output dir, stats, config)``."""
+    from waon_hf.build import BuildConfig, run_build
+    from waon_hf.sources.commoncrawl import SourceFile
+    from waon_hf.testing.tiny_models import build_tiny_siglip2
+
+    model = build_tiny_siglip2(Path(root) / "tiny-siglip2")
+    config = write_sample_config(root, model)
+    out = Path(root) / out_name
+    stats = run_build([SourceFile(str(SAMPLE_WARC), "")], out, BuildConfig.from_file(str(config)))
+    return model, out, stats, config

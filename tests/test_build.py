@@ -7,21 +7,16 @@ import datasets
 import pytest
 import yaml
 
-from tests.sample_build import write_sample_config
+from tests.sample_build import build_sample
 from waon_hf.build import STAGES_DIR, BuildConfig, run_build
 from waon_hf.sources.commoncrawl import SourceFile
-from waon_hf.testing.tiny_models import build_tiny_siglip2
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("build")
-    model = build_tiny_siglip2(root / "tiny-siglip2")
-    path = write_sample_config(root, model)
-    out = root / "out"
-    stats = run_build([SourceFile(str(REPO / "samples" / "sample.warc.gz"), "")], out, BuildConfig.from_file(str(path)))
+    _, out, stats, path = build_sample(tmp_path_factory.mktemp("build"))
     return out, stats, path
 
 

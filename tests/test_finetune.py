@@ -28,16 +28,10 @@ STEPS = 6
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     """The sample built by `waon build` (42 pairs), a copy with three broken images, and the tiny model."""
-    from tests.sample_build import write_sample_config
-    from waon_hf.build import BuildConfig, run_build
-    from waon_hf.sources.commoncrawl import SourceFile
-    from waon_hf.testing.tiny_models import build_tiny_siglip2
+    from tests.sample_build import build_sample
 
     root = tmp_path_factory.mktemp("finetune")
-    model = build_tiny_siglip2(root / "tiny-siglip2")
-    path = write_sample_config(root, model)
-    built = root / "built"
-    run_build([SourceFile(str(REPO / "samples" / "sample.warc.gz"), "")], built, BuildConfig.from_file(str(path)))
+    model, built, _, _ = build_sample(root, "built")
 
     ds = datasets.load_dataset(str(built), split="train").cast_column("image", datasets.Image(decode=False))
     assert len(ds) >= 24
