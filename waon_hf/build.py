@@ -114,9 +114,18 @@ def run_build(sources: list[SourceFile], output: str | Path, config: BuildConfig
     stages = output / STAGES_DIR
     job = job_from_dict(config.extract)
     name = job.dataset_name
+    if config.relaion:  # ReLAION (Japanese subset, or English translated) instead of WARC extraction
+        from waon_hf.relaion_cli import run_relaion_pairs
+
+        def pairs(prev, out):
+            return run_relaion_pairs([s.location for s in sources], out, config.relaion, name=name, workers=workers,
+                                     overwrite=overwrite, executor=executor)
+    else:
+        def pairs(prev, out):
+            return run_extract(sources, out, job, workers=workers, overwrite=overwrite, executor=executor,
+                               slice_info=slice_info)
     steps = [
-        ("pairs", lambda prev, out: run_extract(sources, out, job, workers=workers, overwrite=overwrite,
-                                                executor=executor, slice_info=slice_info)),
+        ("pairs", pairs),
         ("images", lambda prev, out: run_stage(prev, out, _download_job(config, name), workers=workers,
                                                overwrite=overwrite, executor=executor)),
         ("filtered", lambda prev, out: run_stage(prev, out, _filter_job(config, name), workers=workers,
@@ -124,12 +133,6 @@ def run_build(sources: list[SourceFile], output: str | Path, config: BuildConfig
         ("dedup", lambda prev, out: run_stage(prev, out, _dedup_job(config, name, output), workers=workers,
                                               overwrite=overwrite, executor=executor)),
     ]
-    if config.relaion:  # ReLAION (Japanese subset, or English translated) instead of WARC extraction
-        from waon_hf.relaion_cli import run_relaion_pairs
-
-        steps[0] = ("pairs", lambda prev, out: run_relaion_pairs(
-            [s.location for s in sources], out, config.relaion, name=name, workers=workers, overwrite=overwrite,
-            executor=executor))
     previous = None
     for stage_name, run in steps:
         target = stages / stage_name
