@@ -47,8 +47,10 @@ bench: install
 	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) benchmarks/bench_extract.py
 
+# ruff, then the architecture's import contracts (pyproject.toml [tool.importlinter]).
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 sample: install
 	$(PY) dataset_scripts/make_sample_warc.py -o samples/sample.warc.gz

@@ -73,7 +73,8 @@ def bench_model(name: str, table, args) -> dict:
     import torch
 
     from waon_hf.eval.benchmarks import ImageColumn
-    from waon_hf.eval.zeroshot import DualEncoder, EmbeddingScorer, class_embeddings, score_rows
+    from waon_hf.eval.zeroshot import EmbeddingScorer, class_embeddings, score_rows
+    from waon_hf.models.dual_encoder import DualEncoder
     from waon_hf.testing.tiny_models import build_tiny_siglip2
 
     cfg = MODELS[name]

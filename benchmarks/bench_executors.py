@@ -30,8 +30,8 @@ from pathlib import Path
 import datasets
 import pyarrow.parquet as pq
 
-from waon_hf.executors import LocalExecutor, RayExecutor
-from waon_hf.runner import ExtractJob, run_extract
+from waon_hf.jobs.extract import ExtractJob, run_extract
+from waon_hf.pipeline.executors import LocalExecutor, RayExecutor
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.synthetic import generate_corpus
 

@@ -204,7 +204,7 @@ def child_ceiling(spec: dict) -> dict:
 
 def waon_pass(paths: list[str], workers: int) -> tuple[float, dict]:
     """One ``run_extract`` call into a fresh temporary folder, timed end to end."""
-    from waon_hf.runner import run_extract
+    from waon_hf.jobs.extract import run_extract
     from waon_hf.sources.commoncrawl import SourceFile
 
     sources = [SourceFile(p, "") for p in paths]
@@ -216,7 +216,7 @@ def waon_pass(paths: list[str], workers: int) -> tuple[float, dict]:
 
 
 def child_waon(spec: dict) -> dict:
-    import waon_hf.runner  # noqa: F401 - import cost (datasets, pyarrow) is not part of the rate
+    import waon_hf.jobs.extract  # noqa: F401 - import cost (datasets, pyarrow) is not part of the rate
 
     runs = [waon_pass(spec["paths"], spec["workers"]) for _ in range(spec["repeats"])]
     seconds, stats = min(runs, key=lambda r: r[0])
@@ -260,7 +260,7 @@ def child_baseline(spec: dict) -> dict:
 def child_profile(spec: dict) -> dict:
     import cProfile
 
-    import waon_hf.runner  # noqa: F401
+    import waon_hf.jobs.extract  # noqa: F401
 
     profiler = cProfile.Profile()
     profiler.enable()

@@ -71,7 +71,7 @@ def main(argv=None) -> int:
     import torch
     from PIL import Image
 
-    from waon_hf.steps.image_filters import image_bytes
+    from waon_hf.images import image_bytes
     from waon_hf.steps.scoring import SiglipScore
     from waon_hf.testing.tiny_models import build_tiny_siglip2
 

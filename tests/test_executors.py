@@ -8,8 +8,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from waon_hf.cli import main
-from waon_hf.executors import LocalExecutor, RayExecutor, make_executor
-from waon_hf.runner import ExtractJob, ShardLayout, ShardsFailedError, StageJob, run_extract, run_stage
+from waon_hf.jobs.extract import ExtractJob, run_extract
+from waon_hf.jobs.stage import StageJob
+from waon_hf.pipeline.executors import LocalExecutor, RayExecutor, make_executor
+from waon_hf.pipeline.layout import ShardLayout
+from waon_hf.pipeline.runner import ShardsFailedError, run_stage
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.stats import Stats
 from waon_hf.steps.dedup import ExactDedup
@@ -155,7 +158,7 @@ def test_executor_choice_errors():
         make_executor("local", ray_address="auto")
     assert isinstance(make_executor("ray", workers=2, ray_address="auto"), RayExecutor)
     from waon_hf.cli import build_parser
-    from waon_hf.executors import executor_from_args
+    from waon_hf.cli.options import executor_from_args
 
     with pytest.raises(ValueError, match="--ray-gpus-per-task needs --executor ray"):
         executor_from_args(build_parser().parse_args(["score", "in/", "-o", "out/", "--ray-gpus-per-task", "1"]))
@@ -174,7 +177,7 @@ def test_executor_choice_errors():
 ])
 def test_commands_take_the_executor_options(argv):
     from waon_hf.cli import build_parser
-    from waon_hf.executors import executor_from_args
+    from waon_hf.cli.options import executor_from_args
 
     args = build_parser().parse_args(argv)
     executor = executor_from_args(args)

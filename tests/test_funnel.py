@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from waon_hf.funnel import funnel_rows, funnel_svg
-from waon_hf.runner import run_extract
+from waon_hf.jobs.extract import run_extract
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.stats import Stats
 

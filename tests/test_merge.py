@@ -9,8 +9,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from waon_hf.cli import main
+from waon_hf.jobs.extract import ExtractJob, run_extract
+from waon_hf.jobs.stage import StageJob
 from waon_hf.merge import merge_slices
-from waon_hf.runner import ExtractJob, StageJob, run_extract, run_stage
+from waon_hf.pipeline.runner import run_stage
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.stats import Stats
 from waon_hf.steps.base import MapStep

@@ -19,9 +19,11 @@ from waon_hf.neardup import (
     nearest_targets,
     uint64_to_hex,
 )
-from waon_hf.runner import apply_global_steps
+from waon_hf.pipeline.runner import apply_global_steps
 from waon_hf.stats import Stats
-from waon_hf.steps.base import build_step
+from waon_hf.steps import text_filters  # noqa: F401  (registers the caption steps)
+from waon_hf.steps.base import build_step, register
+from waon_hf.steps.global_steps import build_global_step
 from waon_hf.steps.image_dedup import (
     Decontaminate,
     ExactImageDedup,
@@ -243,7 +245,7 @@ def test_global_steps_through_runner_and_registry(tmp_path):
     a, b = random_hashes(rng, 2)
     shard0 = write_shard(tmp_path / "0.parquet", [a, b], sha256=["s1", "s2"])
     shard1 = write_shard(tmp_path / "1.parquet", [flip(b, [0]), a, flip(a, [40])], sha256=["s3", "s1", "s4"])
-    steps = [build_step("sha256_dedup"), build_step("phash_dedup", max_distance=2)]
+    steps = [build_global_step("sha256_dedup"), build_global_step("phash_dedup", max_distance=2)]
     assert isinstance(steps[0], ExactImageDedup) and steps[0].columns == ("sha256",)
     stats = Stats()
     work = tmp_path / "work"
@@ -255,6 +257,15 @@ def test_global_steps_through_runner_and_registry(tmp_path):
                      "phash_dedup.in": 4, "phash_dedup.kept": 2, "phash_dedup.dropped_near_duplicate": 2,
                      "phash_dedup.no_phash": 0}
     assert pickle.loads(pickle.dumps(steps[1])) == steps[1]
+
+
+def test_per_shard_and_global_steps_cannot_be_confused():
+    with pytest.raises(ValueError, match="global step"):
+        build_step("sha256_dedup")
+    with pytest.raises(ValueError, match="per-shard step"):
+        build_global_step("normalize_caption")
+    with pytest.raises(TypeError):
+        register(NearDupImages)  # a global step in the per-shard registry
 
 
 def jpeg(seed, size=(96, 96)):
@@ -282,7 +293,7 @@ def test_decontaminate_drops_planted_matches_and_reports(tmp_path):
     shard0 = write_shard(tmp_path / "0.parquet", list(train0))
     shard1 = write_shard(tmp_path / "1.parquet", [*train1, None])
     report = tmp_path / "out" / "decontamination.json"
-    step = build_step("decontaminate", against=(str(eval_dir),), report=str(report))
+    step = build_global_step("decontaminate", against=(str(eval_dir),), report=str(report))
     kept, counts = run_global(step, [shard0, shard1], tmp_path)
     assert kept == {0: [0, 2, 3, 4], 1: [1, 2, 3, 4]}
     assert counts == {"in": 10, "kept": 8, "dropped_eval_match": 2}

@@ -9,8 +9,9 @@ from huggingface_hub import DatasetCard, ModelCard
 
 from tests.fake_hub import FakeHfApi
 from waon_hf.cli import main
-from waon_hf.publish import render_benchmark_card, render_model_card, upload_folder_to_hub
-from waon_hf.runner import run_extract
+from waon_hf.jobs.extract import run_extract
+from waon_hf.publish.model_card import render_benchmark_card, render_model_card
+from waon_hf.publish.upload import upload_folder_to_hub
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.synthetic import generate_corpus
 
@@ -136,7 +137,7 @@ def test_publish_model_writes_the_card_then_uploads(tmp_path, model_dir, monkeyp
     results = tmp_path / "results.json"
     results.write_text(json.dumps(RESULTS))
     from waon_hf.cli import build_parser
-    from waon_hf.publish import run_publish
+    from waon_hf.cli.publish import run_publish
 
     args = build_parser().parse_args(["publish", "model", str(model_dir), "--repo", "org/m", "--results", str(results)])
     api = FakeHfApi()

@@ -7,7 +7,7 @@ from huggingface_hub import DatasetCard
 
 from tests.fake_hub import FakeHfApi
 from waon_hf.cli import build_parser, main
-from waon_hf.publish import run_publish
+from waon_hf.cli.publish import run_publish
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_BENCH = REPO / "samples" / "tiny_bench"

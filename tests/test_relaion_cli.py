@@ -255,7 +255,7 @@ def test_build_relaion_translate_section(build_config, scripted, tmp_path):
 
 
 def test_build_relaion_bad_section(tmp_path):
-    from waon_hf.relaion_cli import run_relaion_pairs
+    from waon_hf.relaion import run_relaion_pairs
 
     with pytest.raises(ValueError, match="unknown option"):
         run_relaion_pairs(["x"], tmp_path, {"mode": "ja", "colour": "red"}, name="n")

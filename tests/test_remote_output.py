@@ -8,8 +8,8 @@ import pytest
 
 from tests.fake_hub import FakeHfApi
 from waon_hf.cli import main
-from waon_hf.remote_output import default_work_dir, local_folder_for, upload_dataset
-from waon_hf.runner import ExtractJob, run_extract
+from waon_hf.jobs.extract import ExtractJob, run_extract
+from waon_hf.publish.remote_output import default_work_dir, local_folder_for, upload_dataset
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.synthetic import generate_corpus
 

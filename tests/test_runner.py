@@ -16,7 +16,8 @@ import pytest
 from huggingface_hub import DatasetCard
 
 from tests.http_server import Fault, serve
-from waon_hf.runner import ExtractJob, ShardsFailedError, run_extract
+from waon_hf.jobs.extract import ExtractJob, run_extract
+from waon_hf.pipeline.runner import ShardsFailedError
 from waon_hf.sources.commoncrawl import SourceFile, resolve_inputs
 from waon_hf.sources.warc import iter_html_responses
 from waon_hf.steps.extract import PageExtractor

@@ -37,13 +37,13 @@ def _batch(n=6):
 
 
 def _by_hand(model_dir, images: list[bytes], captions: list[str]) -> list[float]:
-    from waon_hf.eval.zeroshot import DualEncoder, _pooled
+    from waon_hf.models.dual_encoder import DualEncoder, pooled_output
 
     enc = DualEncoder.from_pretrained(model_dir, local_files_only=True)
     pil = [Image.open(io.BytesIO(b)).convert("RGB") for b in images]
     with torch.inference_mode():
-        img = _pooled(enc.model.get_image_features(**enc.preprocess_images(pil)))
-        txt = _pooled(enc.model.get_text_features(**enc.tokenize(captions)))
+        img = pooled_output(enc.model.get_image_features(**enc.preprocess_images(pil)))
+        txt = pooled_output(enc.model.get_text_features(**enc.tokenize(captions)))
     img = img / img.norm(dim=-1, keepdim=True)
     txt = txt / txt.norm(dim=-1, keepdim=True)
     return (img * txt).sum(-1).tolist()

@@ -5,7 +5,9 @@ import json
 import pyarrow.parquet as pq
 import pytest
 
-from waon_hf.runner import ExtractJob, StageJob, run_extract, run_stage
+from waon_hf.jobs.extract import ExtractJob, run_extract
+from waon_hf.jobs.stage import StageJob
+from waon_hf.pipeline.runner import run_stage
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.steps.dedup import ExactDedup
 from waon_hf.steps.text_filters import CaptionLength

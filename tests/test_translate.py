@@ -8,7 +8,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from waon_hf.runner import ShardsFailedError, run_sharded
+from waon_hf.jobs.translate import TranslateJob
+from waon_hf.pipeline.runner import ShardsFailedError, run_sharded
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.steps.translation_filters import (
     DEFAULT_PROMPT,
@@ -19,7 +20,6 @@ from waon_hf.steps.translation_filters import (
 from waon_hf.translate import (
     BACKENDS,
     TransformersBackend,
-    TranslateJob,
     TranslationConfig,
     VllmBackend,
     check_backend,

@@ -13,7 +13,6 @@ import torch
 from waon_hf.eval.benchmarks import load_benchmark, parse_bench_list
 from waon_hf.eval.templates import TEMPLATE_SETS, get_templates
 from waon_hf.eval.zeroshot import (
-    DualEncoder,
     EmbeddingScorer,
     FunctionScorer,
     class_embeddings,
@@ -21,8 +20,8 @@ from waon_hf.eval.zeroshot import (
     evaluate_model,
     load_benchmarks,
     score_rows,
-    text_recipe_for,
 )
+from waon_hf.models.dual_encoder import DualEncoder, text_recipe_for
 from waon_hf.testing.tiny_models import build_tiny_siglip2
 
 REPO = Path(__file__).resolve().parents[1]

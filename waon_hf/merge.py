@@ -29,53 +29,33 @@ import logging
 import os
 from pathlib import Path
 
-from waon_hf.runner import (
-    ShardLayout,
-    StageJob,
-    _link_or_copy,
-    _read_pipeline,
-    run_sharded,
-)
+from waon_hf.jobs.stage import StageJob
+from waon_hf.pipeline.contract import ShardContext, ShardJob
+from waon_hf.pipeline.layout import FinishedShard, ShardLayout, read_pipeline
+from waon_hf.pipeline.runner import run_sharded
 from waon_hf.sources.commoncrawl import SourceFile
-from waon_hf.stats import Stats, write_json_atomic
+from waon_hf.stats import Stats
 from waon_hf.steps.dedup import ExactDedup
 
 logger = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass
-class _SliceShard:
-    """A finished extraction shard of a slice: where its rows and stats are, and its input."""
+class ExtractSlicesJob(ShardJob):
+    """Adopts the finished extraction shards of the slices (hard links, counters as they were); the
+    extraction's global steps then run over all of them as in one run."""
 
-    data: str
-    stats: str
-    source: dict
-
-
-@dataclasses.dataclass
-class ExtractSlicesJob:
-    """Brings finished extraction shards of slices into the merge folder (hard links), then the
-    extraction's global steps run over all of them as in one run."""
-
-    shards: list[_SliceShard]
-    stage_description: dict
-    global_steps: list
-    dataset_name: str = "waon-extract"
-    card_note: str = ""
     stage = "extract"
+
+    shards: list[FinishedShard] = dataclasses.field(default_factory=list)
+    stage_description: dict = dataclasses.field(default_factory=dict)
+    dataset_name: str = "waon-extract"
 
     def describe(self) -> dict:
         return self.stage_description
 
-    def run_shard(self, index: int, source: SourceFile, layout: ShardLayout, show_progress: bool = False) -> Stats:
-        shard = self.shards[index]
-        out = layout.shard_data(index)
-        out.unlink(missing_ok=True)
-        _link_or_copy(Path(shard.data), out)
-        with open(shard.stats, encoding="utf-8") as f:
-            record = json.load(f)
-        write_json_atomic(layout.shard_stats(index), record)
-        return Stats(record["stats"])
+    def read(self, ctx: ShardContext, stats: Stats) -> FinishedShard:
+        return self.shards[ctx.index]
 
 
 def _slice_state(folder: Path) -> tuple[dict, dict]:
@@ -83,7 +63,7 @@ def _slice_state(folder: Path) -> tuple[dict, dict]:
     if not (folder / ShardLayout(folder).work.name / "final.json").is_file():
         raise ValueError(f"{folder}: slice not finished (no .waon/final.json); run its job to completion, "
                          "then merge")
-    pipeline = _read_pipeline(folder)
+    pipeline = read_pipeline(folder)
     if not pipeline or not pipeline.get("stages"):
         raise ValueError(f"{folder}: no pipeline.json (not the output of a waon run)")
     manifest_path = ShardLayout(folder).work / "manifest.json"
@@ -114,7 +94,7 @@ def _merge_extract_slices(folders: list[Path], pipelines: list[dict], manifests:
             raise FileNotFoundError(f"{folders[s]}: shard {j} results missing from .waon/shards/ (merging "
                                     "extraction slices needs each slice's .waon folder)")
         source = manifests[s]["sources"][j]
-        shards.append(_SliceShard(str(data.resolve()), str(stats.resolve()), source))
+        shards.append(FinishedShard(str(data.resolve()), str(stats.resolve())))
         sources.append(SourceFile(source["location"], source.get("crawl", "")))
     stage = pipelines[0]["stages"][-1]
     dedup_config = next((g["config"] for g in stage.get("global_steps", []) if g["name"] == ExactDedup.name), {})
@@ -128,7 +108,7 @@ def _merge_extract_slices(folders: list[Path], pipelines: list[dict], manifests:
 
 
 def _merge_later_stage_slices(folders: list[Path], pipelines: list[dict], output: Path, *, executor,
-                              overwrite: bool, max_distance: int) -> Stats:
+                              overwrite: bool, max_distance: int | None) -> Stats:
     import pyarrow.parquet as pq
 
     from waon_hf.steps.image_dedup import ExactImageDedup, NearDupImages
@@ -142,7 +122,7 @@ def _merge_later_stage_slices(folders: list[Path], pipelines: list[dict], output
     if "sha256" in columns:
         global_steps.append(ExactImageDedup())
     if "phash" in columns:
-        global_steps.append(NearDupImages(max_distance=max_distance))
+        global_steps.append(NearDupImages() if max_distance is None else NearDupImages(max_distance=max_distance))
     if not global_steps:
         raise ValueError(f"slices have none of the columns the merge deduplicates by (url, caption, sha256, phash): "
                          f"{sorted(columns)}")
@@ -156,7 +136,7 @@ def _merge_later_stage_slices(folders: list[Path], pipelines: list[dict], output
 
 
 def merge_slices(slices: list[str | os.PathLike], output: str | os.PathLike, *, executor=None, overwrite: bool = False,
-                 max_distance: int = 4) -> Stats:
+                 max_distance: int | None = None) -> Stats:
     """Merge finished slices into one dataset folder (see the module docstring for what is merged)."""
     folders = [Path(s) for s in slices]
     if not folders:
@@ -180,33 +160,3 @@ def merge_slices(slices: list[str | os.PathLike], output: str | os.PathLike, *, 
         return _merge_extract_slices(folders, pipelines, [m for _, m in states], output, overwrite=overwrite)
     return _merge_later_stage_slices(folders, pipelines, output, executor=executor, overwrite=overwrite,
                                      max_distance=max_distance)
-
-
-def add_merge_arguments(p) -> None:
-    from waon_hf.executors import add_executor_arguments
-
-    p.add_argument("slices", nargs="+", metavar="SLICE_DIR",
-                   help="finished output folders of the array's jobs (e.g. out-*/); any order for slices made "
-                        "with --num-shards/--shard-index, else the order given is taken as input order")
-    p.add_argument("-o", "--output", required=True, help="output folder or fsspec URL of the merged dataset")
-    p.add_argument("--work-dir", help="with a URL -o: local folder to build in (default under ~/.cache/waon/)")
-    p.add_argument("--max-distance", type=int, default=4,
-                   help="later-stage slices: pHash Hamming distance of near-duplicate images")
-    p.add_argument("--overwrite", action="store_true", help="discard a previous merge in the output folder")
-    add_executor_arguments(p)
-
-
-def run_merge(args) -> int:
-    """Merge the finished slices of a Slurm array into one dataset (cross-slice dedup, summed funnel)."""
-    from waon_hf.executors import executor_from_args
-    from waon_hf.funnel import funnel_markdown
-    from waon_hf.remote_output import finish_output, local_folder_for
-
-    folder, url = local_folder_for(args.output, args.work_dir)
-    stats = merge_slices(args.slices, folder, executor=executor_from_args(args), overwrite=args.overwrite,
-                         max_distance=args.max_distance)
-    print(funnel_markdown(stats))
-    finish_output(folder, url)
-    final = json.loads((ShardLayout(folder).final_marker).read_text(encoding="utf-8"))
-    print(f"\n{len(args.slices)} slices merged: {final['rows']:,} rows in {args.output}/data")
-    return 0

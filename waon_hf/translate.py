@@ -1,6 +1,6 @@
 """LLM translation of English captions into Japanese (ReLAION-en -> ja), with clean-up and one strict retry.
 
-Three layers:
+Two layers:
 
 * **Backends** turn user turns into model outputs, in order. :class:`TransformersBackend` renders each
   turn with the tokenizer's chat template (``add_generation_prompt``; the instruction sits in the user
@@ -13,11 +13,7 @@ Three layers:
   and :class:`TranslationQuality` on every output, a second attempt with the strict prompt for the
   rows whose defect a prompt can fix (Chinese, Korean, English echo: :func:`needs_retry`), and the
   final drop reason of each row (``None`` keeps it).
-* :class:`TranslateJob`: a shard job for :func:`waon_hf.runner.run_sharded`. It reads a shard (a raw
-  ReLAION-en file through :class:`RelaionReadJob`, or a parquet file with ``caption_en``), translates it
-  chunk by chunk, and persists each finished chunk under ``.waon/shards/NNNNN.translate/`` so that a
-  killed run resumes mid-shard. The counters are computed from the chunk files at the end of the
-  shard, so they are exact after any number of resumes.
+* The shard job that uses them (chunked, resumable mid-shard) is :class:`waon_hf.jobs.translate.TranslateJob`.
 """
 
 from __future__ import annotations
@@ -25,20 +21,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
-import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-import datasets
-import pyarrow as pa
-import pyarrow.parquet as pq
-from tqdm.auto import tqdm
-
-from waon_hf.sources.relaion import RelaionReadJob
-from waon_hf.stats import Stats
 from waon_hf.steps.text_filters import normalize_caption
 from waon_hf.steps.translation_filters import (
     CleanTranslation,
@@ -334,155 +320,6 @@ def translate_captions(
     return TranslatedCaptions(captions, reasons, first, retried, cleaned, reused)
 
 
-# --- the shard job ----------------------------------------------------------------------------------
-
-_CHUNK_COLUMNS = {"caption": pa.string(), "__reason": pa.string(), "__first_reason": pa.string(),
-                  "__retried": pa.bool_(), "__cleaned": pa.bool_(), "__reused": pa.bool_()}
-_CHUNK_SCHEMA = pa.schema(list(_CHUNK_COLUMNS.items()))
-
-
-@dataclasses.dataclass
-class TranslateJob:
-    """Translate ``caption_en`` into ``caption`` shard by shard (a job for :func:`~waon_hf.runner.run_sharded`).
-
-    With ``reader`` each shard is a raw ReLAION file read by :class:`RelaionReadJob` (its counters join
-    the funnel); without it, a parquet file that already has ``caption_en``. Output: the input columns
-    with ``caption`` (placed after ``url``) and ``translation_model``; rows whose translation stays bad
-    after the retry are dropped, counted as ``translation_quality.dropped_<reason>``.
-    """
-
-    translation: TranslationConfig
-    reader: RelaionReadJob | None = None
-    quality: TranslationQuality = dataclasses.field(default_factory=TranslationQuality)
-    chunk_rows: int = 1024  # rows per persisted chunk: the unit of mid-shard resume
-    dataset_name: str = "relaion-en-ja"
-    card_note: str = ""
-
-    stage = "translate"
-
-    def __post_init__(self) -> None:
-        if self.chunk_rows < 1:
-            raise ValueError("chunk_rows must be >= 1")
-
-    @property
-    def global_steps(self) -> list:
-        """Exact URL then (Japanese) caption dedup over every shard, as for Common Crawl pairs."""
-        from waon_hf.steps.dedup import ExactDedup
-
-        return [ExactDedup()]
-
-    def describe(self) -> dict:
-        t = self.translation
-        config = {"model": t.model, "backend": t.backend, "max_new_tokens": t.max_new_tokens,
-                  "temperature": t.temperature, "custom_prompt": t.instruction is not None}
-        steps = [{"name": "translate", "config": config}, {"name": "clean_translation", "config": {}},
-                 {"name": "translation_quality", "config": {f.name: getattr(self.quality, f.name)
-                                                            for f in dataclasses.fields(self.quality)}}]
-        if self.reader is not None:
-            steps = [*self.reader.describe()["steps"], *steps]
-        from waon_hf.runner import step_summary
-
-        return {"stage": self.stage, "steps": steps, "global_steps": [step_summary(g) for g in self.global_steps]}
-
-    # Loaded once per process, never pickled (see Step.__getstate__ for the same convention).
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_cache")}
-
-    def backend(self) -> Backend:
-        backend = self.__dict__.get("_cache_backend")
-        if backend is None:
-            backend = self.__dict__["_cache_backend"] = make_backend(self.translation)
-        return backend
-
-    def chunk_dir(self, layout, index: int) -> Path:
-        return layout.shards / f"{index:05d}.translate"
-
-    def run_shard(self, index: int, source, layout, show_progress: bool = False) -> Stats:
-        from waon_hf.runner import _write_shard
-
-        started = time.monotonic()
-        stats = Stats()
-        if self.reader is not None:
-            table, counts = self.reader.read(index, source.location)
-            stats.add_stage(self.reader.stage, counts)
-        else:
-            table = pq.read_table(source.location)
-        if "caption_en" not in table.column_names:
-            raise ValueError(f"{source.location} has no caption_en column (expected ReLAION-en rows)")
-        chunks = self._translate_chunks(index, table, layout, show_progress)
-        result = pa.concat_tables([pq.read_table(p, schema=_CHUNK_SCHEMA) for p in chunks]) if chunks \
-            else _CHUNK_SCHEMA.empty_table()
-        self._count(result, stats)
-        _write_shard(datasets.Dataset(self._output(table, result)), index, source, layout, stats, started)
-        shutil.rmtree(self.chunk_dir(layout, index), ignore_errors=True)  # the shard file now holds them
-        return stats
-
-    def _translate_chunks(self, index: int, table: pa.Table, layout, show_progress: bool) -> list[Path]:
-        folder = self.chunk_dir(layout, index)
-        folder.mkdir(parents=True, exist_ok=True)
-        starts = range(0, table.num_rows, self.chunk_rows)
-        paths = [folder / f"chunk-{k:05d}.parquet" for k in range(len(starts))]
-        todo = [(k, start) for k, start in enumerate(starts) if not _chunk_ok(paths[k], table.num_rows, start,
-                                                                                self.chunk_rows)]
-        if len(todo) < len(paths):
-            logger.info("shard %d: resuming, %d of %d chunks already translated", index, len(paths) - len(todo),
-                        len(paths))
-        if show_progress:
-            todo = tqdm(todo, desc=f"shard {index} translate", unit="chunk", leave=False)
-        for k, start in todo:
-            sources = table.column("caption_en").slice(start, self.chunk_rows).to_pylist()
-            done = translate_captions(sources, self.backend(), config=self.translation, quality=self.quality)
-            part = pa.table({"caption": done.captions, "__reason": done.reasons, "__first_reason": done.first_reasons,
-                             "__retried": done.retried, "__cleaned": done.cleaned, "__reused": done.reused},
-                            schema=_CHUNK_SCHEMA)
-            tmp = paths[k].with_name(f".{paths[k].name}.tmp-{os.getpid()}")
-            pq.write_table(part, tmp)
-            os.replace(tmp, paths[k])
-        return paths
-
-    def _count(self, result: pa.Table, stats: Stats) -> None:
-        n = result.num_rows
-        reasons = result.column("__reason").to_pylist()
-        first = result.column("__first_reason").to_pylist()
-        retried = result.column("__retried").to_pylist()
-        stats.add_stage("translate", {
-            "in": n, "kept": n,
-            "retried": sum(retried),
-            "retry_fixed": sum(1 for r, final in zip(retried, reasons, strict=True) if r and final is None),
-            "chatter_removed": sum(result.column("__cleaned").to_pylist()),
-            "reused_duplicate_source": sum(result.column("__reused").to_pylist()),
-            **{f"first_{reason}": c for reason, c in sorted(Counter(r for r in first if r).items())},
-        })
-        drops = Counter(r for r in reasons if r is not None)
-        stats.add_stage("translation_quality", {"in": n, "kept": n - sum(drops.values()),
-                                                **{f"dropped_{r}": c for r, c in sorted(drops.items())}})
-
-    def _output(self, table: pa.Table, result: pa.Table) -> pa.Table:
-        import pyarrow.compute as pc
-
-        if "caption" in table.column_names:
-            table = table.drop_columns(["caption"])
-        names = table.column_names
-        at = names.index("url") + 1 if "url" in names else 0
-        table = table.add_column(at, "caption", result.column("caption"))
-        table = table.append_column("translation_model",
-                                    pa.array([self.translation.model] * table.num_rows, pa.string()))
-        return table.filter(pc.is_null(result.column("__reason"))) if result.num_rows else table
-
-
-def _chunk_ok(path: Path, total: int, start: int, size: int) -> bool:
-    """A finished chunk: present, with the rows it should hold (a changed input re-translates it) and
-    every column this version writes (a chunk left by an older version is translated again)."""
-    if not path.exists():
-        return False
-    try:
-        chunk = pq.ParquetFile(path)
-        return (chunk.metadata.num_rows == min(size, total - start)
-                and set(_CHUNK_SCHEMA.names) <= set(chunk.schema_arrow.names))
-    except (OSError, pa.ArrowInvalid):
-        return False
-
-
 def read_prompt(value: str | None) -> str | None:
     """A prompt given as text, or ``@path`` / an existing file path to read it from."""
     if value is None:
@@ -493,6 +330,6 @@ def read_prompt(value: str | None) -> str | None:
     return value.strip()
 
 
-__all__ = ["BACKENDS", "TransformersBackend", "TranslateJob", "TranslatedCaptions", "TranslationConfig",
+__all__ = ["BACKENDS", "TransformersBackend", "TranslatedCaptions", "TranslationConfig",
            "VllmBackend", "check_backend", "length_sorted_batches", "make_backend", "read_prompt", "register_backend",
            "translate_captions"]

@@ -19,13 +19,12 @@ For the English set (``english=True``) the caption goes to ``caption_en``: ``cap
 for the Japanese translation that a later step writes.
 
 For the sharded runner: :func:`list_relaion_files` (local parquet, or a Hub repository's files as
-``hf://`` paths), :func:`plan_relaion_shards` (``--limit`` as per-file row counts, decided before any
-shard runs) and :class:`RelaionReadJob` (one source file = one shard).
+``hf://`` paths) and :func:`plan_relaion_shards` (``--limit`` as per-file row counts, decided before
+any shard runs); the shard job is :class:`waon_hf.jobs.relaion.RelaionReadJob`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import logging
 import os
@@ -220,92 +219,3 @@ def plan_relaion_shards(files: Sequence[str], limit: int | None, language: str |
         plan.append((location, None if n <= remaining else remaining))
         remaining -= min(n, remaining)
     return plan
-
-
-@dataclasses.dataclass
-class RelaionReadJob:
-    """Read one ReLAION parquet file per shard into our columns (a job for :func:`waon_hf.runner.run_sharded`).
-
-    Rows are kept in file order; ``language`` drops the other languages (reason ``language``); rows
-    without a URL or caption are dropped (``no_url``, ``no_caption``); ``takes[index]`` (see
-    :func:`plan_relaion_shards`) stops a shard after that many rows passed the language filter.
-    Japanese captions (``english=False``) are NFKC/whitespace-normalised like every caption of this
-    package; English ones are kept verbatim (they are the translation's source).
-    """
-
-    english: bool = False
-    language: str | None = None
-    takes: tuple[int | None, ...] = ()
-    batch_rows: int = 10_000
-    dataset_name: str = "relaion"
-    card_note: str = ""
-
-    stage = "relaion"
-
-    @property
-    def global_steps(self) -> list:
-        """Exact URL then caption dedup over every shard, as for Common Crawl pairs (ReLAION repeats
-        both); English rows are left for the translation stage, which deduplicates its output."""
-        from waon_hf.steps.dedup import ExactDedup
-
-        return [] if self.english else [ExactDedup()]
-
-    def describe(self) -> dict:
-        from waon_hf.runner import step_summary
-
-        return {"stage": self.stage, "steps": [{"name": "relaion_read", "config": {
-            "language": self.language, "english": self.english,
-            "limited_shards": sum(t is not None for t in self.takes)}}],
-            "global_steps": [step_summary(g) for g in self.global_steps]}
-
-    def read(self, index: int, location: str) -> tuple[pa.Table, dict[str, int]]:
-        """The shard's rows in our columns, and the counts (``in``, ``kept``, ``dropped_<reason>``)."""
-        from waon_hf.steps.text_filters import normalize_caption
-
-        take = self.takes[index] if index < len(self.takes) else None
-        caption = "caption_en" if self.english else "caption"
-        wanted = self.language.lower() if self.language else None
-        features = relaion_features(self.english)
-        ds = iter_relaion(location, streaming=True, english=self.english)
-        counts = {"in": 0, "dropped_language": 0, "dropped_no_url": 0, "dropped_no_caption": 0}
-        batches: list[pa.Table] = []
-        passed = 0  # rows past the language filter, what ``take`` counts
-        for batch in ds.iter(batch_size=self.batch_rows):
-            n = len(batch["url"])
-            keep = []
-            for i in range(n):
-                if take is not None and passed >= take:
-                    break
-                counts["in"] += 1
-                if wanted and (batch["language"][i] or "").strip().lower() != wanted:
-                    counts["dropped_language"] += 1
-                    continue
-                passed += 1
-                if not (batch["url"][i] or "").strip():
-                    counts["dropped_no_url"] += 1
-                elif not (batch[caption][i] or "").strip():
-                    counts["dropped_no_caption"] += 1
-                else:
-                    keep.append(i)
-            rows = {name: [values[i] for i in keep] for name, values in batch.items()}
-            if not self.english:
-                rows[caption] = [normalize_caption(c) for c in rows[caption]]
-            batches.append(pa.Table.from_pydict(rows, schema=features.arrow_schema))
-            if take is not None and passed >= take:
-                break
-        table = pa.concat_tables(batches) if batches else features.arrow_schema.empty_table()
-        counts["kept"] = table.num_rows
-        return table, {k: v for k, v in counts.items() if v or not k.startswith("dropped_")}
-
-    def run_shard(self, index: int, source, layout, show_progress: bool = False):
-        import time
-
-        from waon_hf.runner import _write_shard
-        from waon_hf.stats import Stats
-
-        started = time.monotonic()
-        table, counts = self.read(index, source.location)
-        stats = Stats()
-        stats.add_stage(self.stage, counts)
-        _write_shard(datasets.Dataset(table), index, source, layout, stats, started)
-        return stats

@@ -21,6 +21,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from waon_hf.steps.global_steps import GlobalStep, register_global
+
 logger = logging.getLogger(__name__)
 
 
@@ -28,8 +30,9 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+@register_global
 @dataclasses.dataclass
-class ExactDedup:
+class ExactDedup(GlobalStep):
     """Keep the first row (input order) for each distinct value of each column, in sequence."""
 
     name = "exact_dedup"

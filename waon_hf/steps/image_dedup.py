@@ -43,34 +43,19 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from PIL import Image
 
+from waon_hf.images import DECODE_ERRORS, image_bytes, open_image, to_rgb
+from waon_hf.io import atomic_write, write_json_atomic
 from waon_hf.neardup import hex_to_uint64, near_duplicate_groups, nearest_targets, uint64_to_hex
-from waon_hf.stats import write_json_atomic
 from waon_hf.steps.base import Batch, MapStep, register
 from waon_hf.steps.dedup import ExactDedup
-from waon_hf.steps.image_filters import ImageColumnStep, image_bytes, open_image, to_rgb
+from waon_hf.steps.global_steps import GlobalStep, register_global
+from waon_hf.steps.image_filters import ImageColumnStep
 
 logger = logging.getLogger(__name__)
 
-_DECODE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 _HEX16 = "^[0-9a-fA-F]{16}$"
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp", ".tif", ".tiff", ".jfif"})
 HASH_LIST_EXTENSIONS = frozenset({".txt", ".tsv", ".csv", ".hashes"})
-
-
-class _WritesOneColumn(ImageColumnStep):
-    """Map steps that add one column: under ``datasets.map`` only that column is returned, so the
-    image bytes are not written back (``process_batch`` still returns the whole batch for
-    :meth:`apply_batch`)."""
-
-    output_column: str
-
-    def _call(self, method):
-        call = super()._call(method)
-        column = self.output_column
-
-        def only_output(*values):
-            return {column: call(*values)[column]}
-        return only_output
 
 
 # ------------------------------------------------------------------------------------------ pHash
@@ -87,7 +72,7 @@ def phash_hex(img) -> str:
 
 @register
 @dataclasses.dataclass
-class PHashStep(_WritesOneColumn, MapStep):
+class PHashStep(ImageColumnStep, MapStep):
     """Add ``phash`` (16 hex chars, imagededup PHash) from the ``image`` column; null if none/unreadable."""
 
     name = "phash"
@@ -102,6 +87,9 @@ class PHashStep(_WritesOneColumn, MapStep):
     def output_features(self) -> dict[str, Any]:
         return {self.output_column: datasets.Value("string")}
 
+    def output_columns(self) -> list[str]:
+        return [self.output_column]
+
     @cached_property
     def _cache_encoder(self):
         if self.backend == "builtin":
@@ -115,7 +103,7 @@ class PHashStep(_WritesOneColumn, MapStep):
         try:
             img = open_image(value)
             return None if img is None else self._cache_encoder(img)
-        except _DECODE_ERRORS as e:
+        except DECODE_ERRORS as e:
             logger.debug("phash: undecodable image: %s", e)
             return None
 
@@ -126,7 +114,7 @@ class PHashStep(_WritesOneColumn, MapStep):
 
 @register
 @dataclasses.dataclass
-class ImageSha256(_WritesOneColumn, MapStep):
+class ImageSha256(ImageColumnStep, MapStep):
     """Fill ``sha256`` (hex SHA-256 of the stored bytes) where it is missing; existing values are kept."""
 
     name = "sha256"
@@ -138,6 +126,9 @@ class ImageSha256(_WritesOneColumn, MapStep):
 
     def output_features(self) -> dict[str, Any]:
         return {self.output_column: datasets.Value("string")}
+
+    def output_columns(self) -> list[str]:
+        return [self.output_column]
 
     def process_batch(self, batch: Batch) -> Batch:
         existing = batch.get(self.output_column) or [None] * len(batch[self.column])
@@ -182,8 +173,11 @@ def _read_shards(shard_paths: Sequence[Path], column: str):
 
 
 def _check_distance(max_distance: int) -> None:
-    if not isinstance(max_distance, int) or not 0 <= max_distance <= 64:
-        raise ValueError(f"max_distance must be an integer from 0 to 64, got {max_distance!r}")
+    # Two unrelated 64-bit hashes differ in 32 bits on average: a bound of half the bits or more would
+    # call most of a dataset one image.
+    if isinstance(max_distance, bool) or not isinstance(max_distance, int) or not 0 <= max_distance < 32:
+        raise ValueError(f"max_distance must be an integer from 0 to 31 (Hamming bits of a 64-bit pHash), "
+                         f"got {max_distance!r}")
 
 
 def _iter_kept(keep: np.ndarray, offsets: np.ndarray) -> Iterator[tuple[int, pa.Array]]:
@@ -194,7 +188,7 @@ def _iter_kept(keep: np.ndarray, offsets: np.ndarray) -> Iterator[tuple[int, pa.
 
 
 # ---------------------------------------------------------------------------------- global steps
-@register
+@register_global
 @dataclasses.dataclass
 class ExactImageDedup(ExactDedup):
     """Exact dedup on ``sha256`` across all shards, first occurrence kept (counter ``dropped_duplicate_sha256``).
@@ -207,9 +201,9 @@ class ExactImageDedup(ExactDedup):
     columns: tuple[str, ...] = ("sha256",)
 
 
-@register
+@register_global
 @dataclasses.dataclass
-class NearDupImages:
+class NearDupImages(GlobalStep):
     """Keep one row per group of near-duplicate images (pHash Hamming distance <= ``max_distance``).
 
     Groups are connected components (a~b and b~c put a, b, c together even when a and c are further
@@ -327,9 +321,9 @@ def load_eval_hashes(paths: Sequence[str | os.PathLike], phash: PHashStep | None
     return EvalSet(hex_to_uint64([all_hashes[i] for i in keep]), [sources[i] for i in keep], [items[i] for i in keep])
 
 
-@register
+@register_global
 @dataclasses.dataclass
-class Decontaminate:
+class Decontaminate(GlobalStep):
     """Drop training rows whose pHash is within ``max_distance`` of an evaluation image.
 
     ``against`` lists evaluation sets (see :func:`load_eval_hashes`). Each shard is checked on its
@@ -402,12 +396,10 @@ class Decontaminate:
         if path.suffix.lower() == ".csv":
             fields = ["shard", "file", "row", *self.key_columns, "phash", "eval_source", "eval_item", "eval_phash",
                       "distance"]
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
+            with atomic_write(path, "w", encoding="utf-8", newline="") as f:
                 writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
                 writer.writeheader()
                 writer.writerows(matches)
-            os.replace(tmp, path)
         else:
             write_json_atomic(path, {"max_distance": self.max_distance, "against": list(self.against),
                                      "eval_hashes": len(evals), "rows_checked": n_in, "dropped": len(matches),

@@ -23,55 +23,18 @@ Reasons
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import io
 import logging
 from collections.abc import Callable
 from typing import Any
 
-import datasets
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
-from waon_hf.steps.base import Batch, FilterStep, Step, register
+from waon_hf.images import DECODE_ERRORS, is_missing, open_image, to_rgb
+from waon_hf.steps.base import Batch, FilterStep, register
 
 logger = logging.getLogger(__name__)
-
-_DECODE_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError)
-
-
-# -------------------------------------------------------------------------------- reading a value
-def image_bytes(value: Any) -> bytes | None:
-    """The encoded bytes of an image value (``{"bytes", "path"}`` dict, ``bytes``), ``None`` if null."""
-    if value is None:
-        return None
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return bytes(value)
-    if isinstance(value, dict):
-        if value.get("bytes") is not None:
-            return bytes(value["bytes"])
-        if value.get("path"):
-            with open(value["path"], "rb") as f:
-                return f.read()
-        return None
-    raise TypeError(f"need encoded image bytes, got {type(value).__name__} (read the column with Image(decode=False))")
-
-
-def open_image(value: Any) -> Image.Image | None:
-    """A lazily loaded PIL image for a value (``None`` for a null); raises PIL's errors if unreadable."""
-    if value is None:
-        return None
-    if isinstance(value, Image.Image):
-        return value
-    data = image_bytes(value)
-    return None if data is None else Image.open(io.BytesIO(data))
-
-
-def to_rgb(img: Image.Image) -> Image.Image:
-    """RGB the way imagededup loads files: other modes go through RGBA (alpha dropped)."""
-    return img if img.mode == "RGB" else img.convert("RGBA").convert("RGB")
-
 
 class ImageRow:
     """One row's image, decoded at most once; the size comes from the columns when they have it."""
@@ -86,9 +49,7 @@ class ImageRow:
 
     @property
     def missing(self) -> bool:
-        if self.value is None:
-            return True
-        return isinstance(self.value, dict) and self.value.get("bytes") is None and not self.value.get("path")
+        return is_missing(self.value)
 
     def _opened(self) -> Image.Image:
         if self._img is None:
@@ -131,34 +92,16 @@ def grey_entropy(img: Image.Image) -> float:
 
 
 # ----------------------------------------------------------------------------------------- steps
-class ImageColumnStep(Step):
-    """Mixin for steps that read a ``datasets.Image`` column undecoded, plus optional size columns.
-
-    :meth:`apply` works on a copy of the step that knows which optional columns the dataset has, so
-    :meth:`input_columns` hands ``map`` only columns that exist.
-    """
+class ImageColumnStep:
+    """Mixin for steps that read one ``datasets.Image`` column (``column``) undecoded."""
 
     column: str = "image"
 
-    def optional_columns(self) -> list[str]:
-        return []
+    def image_columns(self) -> list[str]:
+        return [self.column]
 
     def input_columns(self) -> list[str]:
-        available = getattr(self, "_available", None)
-        extra = [c for c in self.optional_columns() if available is not None and c in available]
-        return [self.column, *dict.fromkeys(extra)]
-
-    def apply(self, ds, stats=None, *, num_proc=None, batch_size=10_000):
-        feature = ds.features.get(self.column)
-        undecode = isinstance(feature, datasets.Image) and feature.decode
-        if undecode:
-            ds = ds.cast_column(self.column, datasets.Image(decode=False))
-        bound = copy.copy(self)
-        bound._available = frozenset(ds.column_names)
-        out = super(ImageColumnStep, bound).apply(ds, stats, num_proc=num_proc, batch_size=batch_size)
-        if undecode and self.column in out.column_names:
-            out = out.cast_column(self.column, feature)
-        return out
+        return [self.column]
 
 
 @dataclasses.dataclass
@@ -206,7 +149,7 @@ def _first_reason(row: ImageRow, checks) -> str | None:
             reason = check(row)
             if reason is not None:
                 return reason
-    except _DECODE_ERRORS as e:
+    except DECODE_ERRORS as e:
         logger.debug("undecodable image: %s", e)
         return "undecodable"
     return None
@@ -351,3 +294,15 @@ class ImageQuality(ImageFilter):
 def default_image_filters() -> list[ImageFilter]:
     """WAON's image-quality stage: sizes, aspect ratio and distinct colours in one pass."""
     return [ImageQuality()]
+
+
+@register
+@dataclasses.dataclass
+class KeepDownloaded(FilterStep):
+    """Drop rows whose download failed; the drop reason is the download status (``download_http_404``...)."""
+
+    name = "downloaded"
+    column: str = "status"
+
+    def drop_reasons(self, batch):
+        return [None if s == "ok" else f"download_{s or 'missing'}" for s in batch[self.column]]

@@ -40,8 +40,9 @@ import datasets
 import numpy as np
 from PIL import Image
 
+from waon_hf.images import DECODE_ERRORS, open_image
 from waon_hf.steps.base import Batch, FilterStep, MapStep, register
-from waon_hf.steps.image_filters import _DECODE_ERRORS, ImageColumnStep, ImageRow, open_image
+from waon_hf.steps.image_filters import ImageColumnStep, ImageRow
 
 logger = logging.getLogger(__name__)
 
@@ -212,6 +213,9 @@ class NsfwScore(ImageColumnStep, MapStep):
     def output_features(self) -> dict[str, Any]:
         return {"punsafe": datasets.Value("float32")}
 
+    def output_columns(self) -> list[str]:
+        return ["punsafe"]
+
     def scorer(self) -> Scorer:
         scorer = getattr(self, "_cache_scorer", None)
         if scorer is None:
@@ -229,7 +233,7 @@ class NsfwScore(ImageColumnStep, MapStep):
                 img = open_image(value)
                 img = img if img.mode == "RGB" else img.convert("RGB")
                 img.load()
-            except _DECODE_ERRORS as e:
+            except DECODE_ERRORS as e:
                 logger.debug("undecodable image: %s", e)
                 continue
             images.append((i, img))

@@ -13,7 +13,7 @@ images whose caption repeats the text in the image). Two steps:
   max_similarity`` (either bound may be ``None``). Drop reasons ``no_similarity`` (null),
   ``low_similarity``, ``high_similarity``.
 
-Preprocessing is :class:`waon_hf.eval.zeroshot.DualEncoder`'s, the one the evaluation uses: SigLIP
+Preprocessing is :class:`waon_hf.models.dual_encoder.DualEncoder`'s, the one the evaluation uses: SigLIP
 text lowercased, padded RIGHT to the text tower's length (64) with no attention mask; the image
 processor called with its saved settings passed explicitly. The model is loaded lazily, once per
 process (``_cache_encoder``, never pickled); a model that cannot be loaded is an error naming it
@@ -45,7 +45,6 @@ Several GPUs: one process per device
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 import math
@@ -54,8 +53,8 @@ from typing import Any
 
 import datasets
 
+from waon_hf.images import load_rgb, to_rgb
 from waon_hf.steps.base import Batch, FilterStep, MapStep, register
-from waon_hf.steps.image_filters import _DECODE_ERRORS, open_image, to_rgb
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +92,7 @@ class SiglipScore(MapStep):
     """Add ``similarity`` (cosine of image and caption embeddings) and optionally ``similarity_prob``."""
 
     name = "siglip_score"
+    needs_rank = True  # device="cuda:auto" picks the GPU of the map process
     model: str = DEFAULT_MODEL
     revision: str | None = None
     device: str = "cpu"
@@ -111,6 +111,9 @@ class SiglipScore(MapStep):
     def input_columns(self) -> list[str]:
         return [self.image_column, self.caption_column]
 
+    def image_columns(self) -> list[str]:
+        return [self.image_column]
+
     def output_columns(self) -> list[str]:
         return ["similarity", "similarity_prob"] if self.with_probability else ["similarity"]
 
@@ -122,7 +125,7 @@ class SiglipScore(MapStep):
         """The loaded :class:`DualEncoder` (loaded on first use in this process)."""
         enc = getattr(self, "_cache_encoder", None)
         if enc is None:
-            from waon_hf.eval.zeroshot import DualEncoder
+            from waon_hf.models.dual_encoder import DualEncoder
 
             device = resolve_device(self.device, rank)
             dtype = resolve_dtype(self.dtype, device)
@@ -185,51 +188,13 @@ class SiglipScore(MapStep):
     def process_batch(self, batch: Batch) -> Batch:
         return {**batch, **self.score_batch(batch)}
 
-    # -- datasets ----------------------------------------------------------------------------------
-    def apply(self, ds, stats=None, *, num_proc=None, batch_size=10_000):
-        """``map`` with ``with_rank`` (for ``cuda:auto``); the image column is read undecoded."""
-        import uuid
-
-        feature = ds.features.get(self.image_column)
-        undecode = isinstance(feature, datasets.Image) and feature.decode
-        if undecode:
-            ds = ds.cast_column(self.image_column, datasets.Image(decode=False))
-        step = copy.copy(self)  # the mapped function carries this copy; its cache is never pickled
-        names = self.input_columns()
-
-        def call(*values):
-            *columns, rank = values
-            return step.score_batch(dict(zip(names, columns, strict=True)), rank)
-
-        features = datasets.Features({**ds.features, **self.output_features()})
-        out = ds.map(
-            call, batched=True, batch_size=batch_size, num_proc=num_proc, with_rank=True, input_columns=names,
-            keep_in_memory=True, new_fingerprint=uuid.uuid4().hex, features=features, desc=self.name,
-        )
-        if num_proc is None or num_proc <= 1:
-            # map ran in this process: keep the loaded model for the next call
-            for key in ("_cache_encoder", "_cache_scale_bias"):
-                if hasattr(step, key):
-                    setattr(self, key, getattr(step, key))
-        if undecode:
-            out = out.cast_column(self.image_column, feature)
-        if stats is not None:
-            stats.add_stage(self.name, {"in": len(ds), "kept": len(out)})
-        return out
+    def process_batch_ranked(self, batch: Batch, rank: int | None) -> Batch:
+        return {**batch, **self.score_batch(batch, rank)}
 
 
 def _decode(value: Any):
-    """An RGB PIL image, or ``None`` when the value is null or PIL cannot read it (logged at debug)."""
-    try:
-        img = open_image(value)
-        if img is None:
-            return None
-        img = to_rgb(img)
-        img.load()
-        return img
-    except _DECODE_ERRORS as e:
-        logger.debug("siglip_score: undecodable image (%s)", e)
-        return None
+    """An RGB image (imagededup's conversion, as the scores were defined with), or ``None``."""
+    return load_rgb(value, who="siglip_score", convert=to_rgb)
 
 
 @register

@@ -10,21 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import unicodedata
 from functools import cached_property
 from importlib import resources
 
 from waon_hf.steps.base import Batch, FilterStep, MapStep, register
+from waon_hf.text.normalize import normalize_caption
 from waon_hf.text.scripts import HANGUL_RE, KANA_RE, KANJI_RE
-
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u2028\u2029\ufeff]")
-_SPACE_RE = re.compile(r"\s+")
-
-
-def normalize_caption(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
-    text = _CONTROL_RE.sub("", text)
-    return _SPACE_RE.sub(" ", text).strip()
 
 
 @register

@@ -11,8 +11,9 @@ import os
 import signal
 from pathlib import Path
 
-from waon_hf.runner import ExtractJob, ShardLayout, extract_shard
-from waon_hf.sources.commoncrawl import SourceFile
+from waon_hf.io import tmp_path
+from waon_hf.jobs.extract import ExtractJob
+from waon_hf.pipeline.contract import ShardContext
 from waon_hf.stats import Stats
 
 
@@ -23,18 +24,17 @@ class KillOnceJob(ExtractJob):
     kill_index: int = 0
     marker_dir: str = ""
 
-    def run_shard(self, index: int, source: SourceFile, layout: ShardLayout, show_progress: bool = False) -> Stats:
-        if index == self.kill_index:
-            marker = Path(self.marker_dir) / f"killed-{index}"
+    def read(self, ctx: ShardContext, stats: Stats):
+        if ctx.index == self.kill_index:
+            marker = Path(self.marker_dir) / f"killed-{ctx.index}"
             if not marker.exists():
                 marker.write_text(str(os.getpid()))
                 # mid-shard: a partial temporary parquet exists, the stats marker does not
-                tmp = layout.shard_data(index).with_name(f".{layout.shard_data(index).name}.tmp-{os.getpid()}")
-                tmp.write_bytes(b"PAR1 half a file")
+                tmp_path(ctx.layout.shard_data(ctx.index)).write_bytes(b"PAR1 half a file")
                 os.kill(os.getpid(), signal.SIGKILL)
-        with open(Path(self.marker_dir) / f"ran-{index}-{os.getpid()}", "w"):
+        with open(Path(self.marker_dir) / f"ran-{ctx.index}-{os.getpid()}", "w"):
             pass
-        return extract_shard(index, source, self, layout, show_progress)
+        return super().read(ctx, stats)
 
 
 @dataclasses.dataclass
@@ -44,7 +44,7 @@ class FailOnceJob(ExtractJob):
     fail_index: int = 0
     marker_dir: str = ""
 
-    def run_shard(self, index: int, source: SourceFile, layout: ShardLayout, show_progress: bool = False) -> Stats:
-        if index == self.fail_index and not (Path(self.marker_dir) / "fixed").exists():
-            raise OSError(f"input {source.location} unreadable (injected)")
-        return extract_shard(index, source, self, layout, show_progress)
+    def read(self, ctx: ShardContext, stats: Stats):
+        if ctx.index == self.fail_index and not (Path(self.marker_dir) / "fixed").exists():
+            raise OSError(f"input {ctx.source.location} unreadable (injected)")
+        return super().read(ctx, stats)

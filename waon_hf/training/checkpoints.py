@@ -152,7 +152,8 @@ def strip_prefix(state_dict: dict, prefix: str) -> dict:
 def push_model_folder(folder: str | Path, repo_id: str, *, base_model: str | None, datasets: list[str] | None,
                       private: bool = False, api=None):
     """Model card from the folder's real ``eval_results.json`` (none: a card without numbers), then upload."""
-    from waon_hf.publish import render_model_card, upload_folder_to_hub
+    from waon_hf.publish.model_card import render_model_card
+    from waon_hf.publish.upload import upload_folder_to_hub
 
     folder = Path(folder)
     results = [folder / RESULTS_FILE] if (folder / RESULTS_FILE).is_file() else []

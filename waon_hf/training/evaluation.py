@@ -56,7 +56,8 @@ def evaluate_zeroshot(model, processor, benchmarks: dict, *, name: str, device: 
     The model is put in eval mode and back in train mode after (the caller's towers keep their
     ``requires_grad``)."""
     from waon_hf.eval.templates import get_templates
-    from waon_hf.eval.zeroshot import DualEncoder, evaluate_model
+    from waon_hf.eval.zeroshot import evaluate_model
+    from waon_hf.models.dual_encoder import DualEncoder
 
     was_training = model.training
     try:

@@ -11,7 +11,7 @@ killed by the OOM killer or a lost node; an exception raised by the shard itself
 At most ``max_in_flight`` tasks are submitted at a time, so a 100,000-file crawl does not put
 100,000 tasks in the scheduler. Workers write directly to the output folder, so on a cluster it
 must be on storage every node mounts at the same path (NFS, Lustre, ...); see
-:mod:`waon_hf.remote_output` for object-store outputs.
+:mod:`waon_hf.publish.remote_output` for object-store outputs.
 """
 
 from __future__ import annotations
@@ -200,27 +200,4 @@ def make_executor(executor: str | LocalExecutor | RayExecutor | None = None, *, 
         return RayExecutor(ray_address, workers=workers)
     if isinstance(executor, str):
         raise ValueError(f"unknown executor {executor!r}; choose from {', '.join(EXECUTORS)}")
-    return executor
-
-
-def add_executor_arguments(p, *, workers: bool = True) -> None:
-    """``--executor``, ``--ray-address`` (and ``--workers`` unless the command has its own)."""
-    if workers:
-        p.add_argument("--workers", type=int, default=1, help="processes, one shard each at a time")
-    p.add_argument("--executor", choices=EXECUTORS, default="local",
-                   help="local: --workers processes on this machine; ray: one Ray task per shard")
-    p.add_argument("--ray-address", default=None,
-                   help="Ray cluster to join (auto, or ray://head:10001); default: start a local instance. "
-                        "Workers write to the output (or --work-dir) folder: it must be shared storage")
-    p.add_argument("--ray-gpus-per-task", type=float, default=0,
-                   help="GPUs one shard task reserves (e.g. 1 for `score --device cuda` on a GPU cluster)")
-
-
-def executor_from_args(args):
-    executor = make_executor(args.executor, workers=args.workers, ray_address=args.ray_address)
-    gpus = getattr(args, "ray_gpus_per_task", 0)
-    if gpus:
-        if not isinstance(executor, RayExecutor):
-            raise ValueError("--ray-gpus-per-task needs --executor ray")
-        executor.num_gpus = gpus
     return executor

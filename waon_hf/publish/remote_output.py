@@ -28,6 +28,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from waon_hf.publish.upload import files_to_upload, ignore_patterns_for, upload_folder_to_hub
+
 logger = logging.getLogger(__name__)
 
 _HF_DATASET = re.compile(r"^hf://datasets/(?P<repo>[^/@]+/[^/@]+)/?$")
@@ -51,7 +53,7 @@ def local_folder_for(output: str, work_dir: str | None = None) -> tuple[Path, st
             raise ValueError("--work-dir is for URL outputs (-o s3://..., hf://...); -o is already a folder")
         return Path(output), None
     if output.startswith("hf://"):
-        _hub_repo(output)
+        hub_repo(output)
     else:
         import fsspec
 
@@ -78,8 +80,6 @@ class UploadReport:
 
 def dataset_files(folder: Path) -> list[tuple[str, int]]:
     """The files of a dataset folder that make the published dataset, same filter as `waon publish`."""
-    from waon_hf.publish import files_to_upload, ignore_patterns_for
-
     return files_to_upload(folder, ignore_patterns_for("dataset"))
 
 
@@ -121,21 +121,11 @@ def upload_dataset(folder: str | os.PathLike, url: str, *, fs=None, api=None) ->
 
 
 def _upload_to_hub(folder: Path, url: str, files: list[tuple[str, int]], api) -> UploadReport:
-    from waon_hf.publish import upload_folder_to_hub
-
-    upload_folder_to_hub(folder, _hub_repo(url), "dataset", api=api)
+    upload_folder_to_hub(folder, hub_repo(url), "dataset", api=api)
     return UploadReport(uploaded=len(files), bytes_uploaded=sum(s for _, s in files))
 
 
-def finish_output(folder: Path, url: str | None) -> None:
-    """CLI end of a run: upload the finished dataset when ``-o`` was a URL, and say what happened."""
-    if url is None:
-        return
-    report = upload_dataset(folder, url)
-    print(f"\n{url}: {report} (built in {folder})")
-
-
-def _hub_repo(url: str) -> str:
+def hub_repo(url: str) -> str:
     m = _HF_DATASET.match(url)
     if not m:
         raise ValueError(f"{url}: Hub outputs are hf://datasets/<org>/<name> (a whole dataset repo)")

@@ -1,16 +1,11 @@
-"""``waon publish``: model and benchmark cards, and uploads of dataset/model folders to the Hub.
+"""Model and benchmark cards, rendered from ``model_cards/*.md.j2`` with huggingface_hub's card classes.
 
-Cards are rendered from ``model_cards/*.md.j2`` with huggingface_hub's card classes; the model
-card's ``model-index`` holds exactly the numbers of ``waon eval`` results files (nothing is filled
-in for an absent result). Uploads go through ``HfApi.upload_folder`` (huggingface_hub 2.x removed
-``upload_large_folder``; ``upload_folder`` now splits large folders into several commits and
-resumes an interrupted upload when re-run). The token is resolved by huggingface_hub (``HF_TOKEN``
-or the saved login) and never read, printed or logged here.
+The model card's ``model-index`` holds exactly the numbers of ``waon eval`` results files (nothing
+is filled in for an absent result).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import re
@@ -18,8 +13,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
-from huggingface_hub.utils import filter_repo_objects
-from huggingface_hub.utils._paths import DEFAULT_IGNORE_PATTERNS
+
+from waon_hf.cards import size_category, template_path
 
 logger = logging.getLogger(__name__)
 
@@ -98,8 +93,6 @@ def render_model_card(
     pretty_name: str | None = None,
 ) -> ModelCard:
     """Render ``model_card.md.j2`` for the model in ``model_dir`` with the results of ``waon eval``."""
-    from waon_hf.cards import template_path
-
     model_dir = Path(model_dir)
     config_path = model_dir / "config.json"
     config = _read_json(config_path) if config_path.is_file() else {}
@@ -154,8 +147,6 @@ def render_benchmark_card(
 ) -> DatasetCard:
     """Render ``benchmark_card.md.j2`` for a WAON-Bench-like folder of parquet files (``class``,
     ``category``, ``image``/``url``): classes, categories and how to evaluate with ``waon eval``."""
-    from waon_hf.cards import size_category, template_path
-
     dataset_dir = Path(dataset_dir)
     files, tables, columns = _benchmark_rows(dataset_dir)
     if "class" not in columns:
@@ -189,102 +180,3 @@ def render_benchmark_card(
     if DatasetCard(str(card)).data.to_dict().get("configs") != card_data.to_dict()["configs"]:
         raise ValueError("rendered benchmark card lost its configs header")
     return card
-
-
-# ---------------------------------------------------------------------------------------- uploads
-
-
-def ignore_patterns_for(kind: str) -> list[str]:
-    """What never leaves the folder: run bookkeeping (``.waon/``...) and huggingface_hub's defaults."""
-    from waon_hf.hub import HUB_IGNORE_PATTERNS
-
-    return [*HUB_IGNORE_PATTERNS, *DEFAULT_IGNORE_PATTERNS]
-
-
-def files_to_upload(folder: str | Path, ignore_patterns: list[str]) -> list[tuple[str, int]]:
-    """``(path in repo, size in bytes)`` of the files ``upload_folder`` would send, same filter."""
-    folder = Path(folder).expanduser().resolve()
-    rel = {p.relative_to(folder).as_posix(): p for p in sorted(folder.glob("**/*")) if p.is_file()}
-    kept = filter_repo_objects(rel.keys(), ignore_patterns=ignore_patterns)
-    return [(r, rel[r].stat().st_size) for r in kept]
-
-
-def upload_folder_to_hub(folder: str | Path, repo_id: str, repo_type: str, *, private: bool = False,
-                         api=None, commit_message: str | None = None):
-    """Create the repo (if needed) and upload ``folder`` with the bookkeeping files left out.
-
-    ``api`` defaults to ``huggingface_hub.HfApi()``, which finds the token itself; pass a stand-in
-    to test without network.
-    """
-    if api is None:
-        from huggingface_hub import HfApi
-
-        api = HfApi()
-    url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
-    logger.info("uploading %s to %s (%s)", folder, repo_id, repo_type)
-    return url, api.upload_folder(
-        repo_id=repo_id, folder_path=str(folder), repo_type=repo_type,
-        ignore_patterns=ignore_patterns_for(repo_type),  # a fresh list: upload_folder appends to it
-        commit_message=commit_message or f"Upload {repo_type} with waon_hf",
-    )
-
-
-def _human(n: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
-
-
-def add_publish_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=("dataset", "model", "benchmark"), help="what the folder holds")
-    p.add_argument("folder", metavar="DIR", help="dataset folder (data/ + README.md), model folder (config.json...) "
-                   "or benchmark folder (parquet with class/category; its card is rendered)")
-    p.add_argument("--repo", required=True, help="Hub repo id, org/name")
-    p.add_argument("--results", action="append", default=[], metavar="JSON",
-                   help="model: `waon eval` results file for the card's model-index (repeatable; none: no numbers)")
-    p.add_argument("--base-model", help="model: the Hub id it was fine-tuned from")
-    p.add_argument("--dataset", action="append", default=[], dest="datasets", metavar="REPO_ID",
-                   help="model: Hub id of a training dataset (repeatable)")
-    p.add_argument("--license", default="other", help="model, benchmark: licence id for the card (default other)")
-    p.add_argument("--private", action="store_true", help="create the repo private")
-    p.add_argument("--dry-run", action="store_true", help="print the files that would be uploaded and the card; "
-                   "write and upload nothing")
-
-
-def run_publish(args: argparse.Namespace, api=None) -> int:
-    """Publish a dataset or model folder to the Hub (repo creation, card, resumable upload)."""
-    folder = Path(args.folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder")
-    if args.repo.count("/") != 1:
-        raise ValueError(f"--repo must be org/name, got {args.repo!r}")
-    readme = folder / "README.md"
-    if args.kind == "model":
-        card_text = str(render_model_card(folder, args.results, args.repo, args.base_model,
-                                          datasets=args.datasets, license=args.license))
-    elif args.kind == "benchmark":
-        card_text = str(render_benchmark_card(folder, args.repo, license=args.license))
-    else:
-        if not readme.is_file():
-            raise FileNotFoundError(f"{readme}: no dataset card (run `waon extract`/`waon build` to make one)")
-        card_text = readme.read_text(encoding="utf-8")
-        card_text = re.sub(r'load_dataset\("<org>/[^"]*"', f'load_dataset("{args.repo}"', card_text)
-    patterns = ignore_patterns_for(args.kind)
-    files = [(f, s) for f, s in files_to_upload(folder, patterns) if f != "README.md"]
-    files = sorted([*files, ("README.md", len(card_text.encode("utf-8")))])  # the card as it will be written
-    total = sum(s for _, s in files)
-    if args.dry_run:
-        print(f"dry run: would upload {len(files)} file(s), {_human(total)}, to {args.kind} repo {args.repo}"
-              f"{' (private)' if args.private else ''}; ignored: {', '.join(patterns)}")
-        for path, size in files:
-            print(f"{size:>12,}  {path}")
-        print("\n--- README.md ---")
-        print(card_text)
-        return 0
-    readme.write_text(card_text, encoding="utf-8")
-    repo_type = "model" if args.kind == "model" else "dataset"  # a benchmark is a dataset repo
-    url, commit = upload_folder_to_hub(folder, args.repo, repo_type, private=args.private, api=api)
-    print(f"uploaded {len(files)} file(s), {_human(total)}, to {url}")
-    return 0

@@ -7,13 +7,16 @@ import json
 import logging
 from pathlib import Path
 
+from waon_hf.cli.registry import command
+from waon_hf.io import atomic_write
+
 logger = logging.getLogger(__name__)
 
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     from waon_hf.eval.benchmarks import BENCHMARKS
     from waon_hf.eval.templates import TEMPLATE_SETS
-    from waon_hf.eval.zeroshot import DTYPES
+    from waon_hf.models.dual_encoder import DTYPES
 
     names = ", ".join(f"{s.name} ({s.default_source})" for s in BENCHMARKS.values())
     p.add_argument("--model", required=True, help="Hub id or local folder of a model AutoModel loads, with "
@@ -59,11 +62,13 @@ def _quiet_transformers() -> None:
     hf_logging.disable_progress_bar()
 
 
+@command("eval", add_eval_arguments)
 def run_eval(args: argparse.Namespace) -> int:
     """Zero-shot evaluation of a model on WAON-Bench, Recruit and XM3600; writes a results JSON."""
     from waon_hf.eval.benchmarks import parse_bench_list
     from waon_hf.eval.templates import get_templates
-    from waon_hf.eval.zeroshot import DualEncoder, evaluate_model, load_benchmarks
+    from waon_hf.eval.zeroshot import evaluate_model, load_benchmarks
+    from waon_hf.models.dual_encoder import DualEncoder
 
     templates = get_templates(args.templates)
     if args.batch_size < 1:
@@ -77,9 +82,8 @@ def run_eval(args: argparse.Namespace) -> int:
                              batch_size=args.batch_size, skip_missing=args.skip_missing)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(results, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(out)
+    with atomic_write(out, "w", encoding="utf-8") as f:
+        f.write(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
     print(_summary_table(results))
     print(f"\nresults written to {out}")
     return 0

@@ -1,4 +1,5 @@
-"""Hub-ready dataset folders: the README card (and its funnel plot, ``funnel.svg``) next to ``data/``."""
+"""The dataset card of a Hub-ready folder: ``README.md`` (YAML header for ``load_dataset``, the funnel, the
+columns, how it was built) and its funnel plot ``funnel.svg``, next to ``data/``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from pathlib import Path
 
 import datasets
 import pyarrow.parquet as pq
+from datasets.info import DatasetInfosDict
+from huggingface_hub import DatasetCard, DatasetCardData
 
 import waon_hf
-from waon_hf.cards import dataset_info_for, render_dataset_card
+from waon_hf.cards import size_category, template_path
 from waon_hf.funnel import funnel_markdown, funnel_svg, read_errors
 from waon_hf.schema import COLUMN_DOCS
 from waon_hf.stats import Stats
@@ -17,6 +20,45 @@ from waon_hf.stats import Stats
 # Files that belong to a run's bookkeeping, never to the published dataset.
 HUB_IGNORE_PATTERNS = [".waon/**", ".waon-stages/**", "**/.*.tmp-*"]
 FUNNEL_IMAGE = "funnel.svg"
+
+
+def dataset_info_for(features: datasets.Features, num_rows: int, num_bytes: int) -> datasets.DatasetInfo:
+    """The ``dataset_info`` block of a card: features, split sizes and byte counts.
+
+    Besides documenting the schema, it keys ``load_dataset``'s cache: datasets 5 hashes the card's
+    metadata, not the data files, for a local folder, so a folder rebuilt under the same name with
+    no ``dataset_info`` would be served from the stale cache.
+    """
+    splits = datasets.SplitDict()
+    splits.add(datasets.SplitInfo(name="train", num_bytes=num_bytes, num_examples=num_rows))
+    return datasets.DatasetInfo(features=features, splits=splits, download_size=num_bytes, dataset_size=num_bytes)
+
+
+def render_dataset_card(
+    *, num_rows: int, pretty_name: str, info: datasets.DatasetInfo | None = None, source: str = "commoncrawl",
+    **context,
+) -> DatasetCard:
+    """Render ``dataset_card.md.j2``; the YAML header makes ``load_dataset(<repo>)`` find ``data/``."""
+    card_data = DatasetCardData(
+        language=["ja"],
+        license="other",
+        pretty_name=pretty_name,
+        size_categories=[size_category(num_rows)],
+        task_categories=["image-to-text", "zero-shot-image-classification"],
+        tags=["waon", "relaion" if source == "relaion" else "common-crawl", "image-text-pairs"],
+        configs=[{"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}],
+    )
+    if info is not None:
+        DatasetInfosDict({"default": info}).to_dataset_card_data(card_data)
+    card = DatasetCard.from_template(
+        card_data, template_path=template_path("dataset_card.md.j2"),
+        num_rows=num_rows, pretty_name=pretty_name, source=source, **context,
+    )
+    # Round-trip: the header must parse back into the same metadata.
+    reparsed = DatasetCard(str(card))
+    if reparsed.data.to_dict().get("configs") != card_data.to_dict()["configs"]:
+        raise ValueError("rendered dataset card lost its configs header")
+    return card
 
 
 def _column_rows(features: datasets.Features) -> list[dict]:

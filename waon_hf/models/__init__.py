@@ -1,0 +1,1 @@
+"""Model wrappers shared by scoring, evaluation and training."""

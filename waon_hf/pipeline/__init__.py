@@ -1,0 +1,1 @@
+"""The shard-job contract, the runner (resume, global steps, finalize) and the executors."""

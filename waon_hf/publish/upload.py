@@ -1,0 +1,65 @@
+"""Uploads of finished folders (dataset, model, benchmark) to the Hugging Face Hub.
+
+Uploads go through ``HfApi.upload_folder`` (huggingface_hub 2.x removed ``upload_large_folder``;
+``upload_folder`` splits large folders into several commits and resumes an interrupted upload when
+re-run). The token is resolved by huggingface_hub (``HF_TOKEN`` or the saved login) and never
+read, printed or logged here.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from huggingface_hub.utils import filter_repo_objects
+
+from waon_hf.dataset_card import HUB_IGNORE_PATTERNS
+
+logger = logging.getLogger(__name__)
+
+# huggingface_hub's own defaults (.git/, .cache/huggingface/): its constant lives in a private module.
+HF_DEFAULT_IGNORE_PATTERNS = [".git", ".git/*", "*/.git", "**/.git/**", ".cache/huggingface", ".cache/huggingface/*",
+                              "*/.cache/huggingface", "**/.cache/huggingface/**"]
+
+
+
+
+def ignore_patterns_for(kind: str) -> list[str]:
+    """What never leaves the folder: run bookkeeping (``.waon/``...) and huggingface_hub's defaults."""
+    return [*HUB_IGNORE_PATTERNS, *HF_DEFAULT_IGNORE_PATTERNS]
+
+
+def files_to_upload(folder: str | Path, ignore_patterns: list[str]) -> list[tuple[str, int]]:
+    """``(path in repo, size in bytes)`` of the files ``upload_folder`` would send, same filter."""
+    folder = Path(folder).expanduser().resolve()
+    rel = {p.relative_to(folder).as_posix(): p for p in sorted(folder.glob("**/*")) if p.is_file()}
+    kept = filter_repo_objects(rel.keys(), ignore_patterns=ignore_patterns)
+    return [(r, rel[r].stat().st_size) for r in kept]
+
+
+def upload_folder_to_hub(folder: str | Path, repo_id: str, repo_type: str, *, private: bool = False,
+                         api=None, commit_message: str | None = None):
+    """Create the repo (if needed) and upload ``folder`` with the bookkeeping files left out.
+
+    ``api`` defaults to ``huggingface_hub.HfApi()``, which finds the token itself; pass a stand-in
+    to test without network.
+    """
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+    url = api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    logger.info("uploading %s to %s (%s)", folder, repo_id, repo_type)
+    return url, api.upload_folder(
+        repo_id=repo_id, folder_path=str(folder), repo_type=repo_type,
+        ignore_patterns=ignore_patterns_for(repo_type),  # a fresh list: upload_folder appends to it
+        commit_message=commit_message or f"Upload {repo_type} with waon_hf",
+    )
+
+
+def human_size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
