@@ -14,8 +14,8 @@ from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.stats import Stats
 from waon_hf.steps.dedup import ExactDedup
 from waon_hf.steps.text_filters import CaptionLength
-from waon_hf.synthetic import generate_corpus
 from waon_hf.testing.faulty_jobs import FailOnceJob, KillOnceJob
+from waon_hf.testing.synthetic import generate_corpus
 
 ray = pytest.importorskip("ray")
 

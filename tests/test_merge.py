@@ -14,7 +14,7 @@ from waon_hf.runner import ExtractJob, StageJob, run_extract, run_stage
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.stats import Stats
 from waon_hf.steps.base import MapStep
-from waon_hf.synthetic import generate_corpus
+from waon_hf.testing.synthetic import generate_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "sample.warc.gz"

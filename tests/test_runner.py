@@ -20,7 +20,7 @@ from waon_hf.runner import ExtractJob, ShardsFailedError, run_extract
 from waon_hf.sources.commoncrawl import SourceFile, resolve_inputs
 from waon_hf.sources.warc import iter_html_responses
 from waon_hf.steps.extract import PageExtractor
-from waon_hf.synthetic import generate_corpus
+from waon_hf.testing.synthetic import generate_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 

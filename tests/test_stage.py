@@ -9,7 +9,7 @@ from waon_hf.runner import ExtractJob, StageJob, run_extract, run_stage
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.steps.dedup import ExactDedup
 from waon_hf.steps.text_filters import CaptionLength
-from waon_hf.synthetic import generate_corpus
+from waon_hf.testing.synthetic import generate_corpus
 
 
 @pytest.fixture(scope="module")
