@@ -2,7 +2,7 @@
 
 Setup (all on this machine, nothing leaves 127.0.0.1):
 
-* ``--unique`` synthetic pictures (``waon_hf.synthetic.synthetic_image``: 320-1600 px wide, aspect
+* ``--unique`` synthetic pictures (``waon_hf.testing.synthetic.synthetic_image``: 320-1600 px wide, aspect
   0.5-2, 85% JPEG / 10% PNG / 5% WebP), generated once and cached under
   ``benchmarks/data/download/`` (git-ignored);
 * a server process (aiohttp) listening on ``--hosts`` ports of 127.0.0.1, each port standing for one
@@ -67,7 +67,7 @@ MIB = 1024 * 1024
 def make_images(n_unique: int, seed: int = 0) -> Path:
     """Write ``n_unique`` pictures to ``DATA_DIR/images-<n>-<seed>/`` once; return the folder."""
     sys.path.insert(0, str(REPO))
-    from waon_hf.synthetic import synthetic_image
+    from waon_hf.testing.synthetic import synthetic_image
 
     folder = DATA_DIR / f"images-{n_unique}-{seed}"
     done = folder / "DONE"

@@ -49,7 +49,7 @@ N_CLASSES = 374  # WAON-Bench's class count: the similarity matmul is as wide as
 def synthetic_table(n: int, seed: int = 0):
     import datasets
 
-    from waon_hf.synthetic import synthetic_jpegs
+    from waon_hf.testing.synthetic import synthetic_jpegs
 
     blobs = synthetic_jpegs(n, seed)
     return datasets.Dataset.from_dict({"image": blobs}, features=datasets.Features({"image": datasets.Image()}))

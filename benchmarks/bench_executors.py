@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from waon_hf.jobs.extract import ExtractJob, run_extract
 from waon_hf.pipeline.executors import LocalExecutor, RayExecutor
 from waon_hf.sources.commoncrawl import SourceFile
-from waon_hf.synthetic import generate_corpus
+from waon_hf.testing.synthetic import generate_corpus
 
 DATA = Path(__file__).resolve().parent / "data"
 

@@ -23,7 +23,7 @@ memory is its own:
 The corpora are two mixes: ``ja90`` (90% Japanese pages: the extractor does full work on most
 pages) and ``ja10`` (10% Japanese: what a Common Crawl WARC looks like once pre-filtered by
 language, where rejecting non-Japanese pages cheaply is what matters). They are generated once by
-``waon_hf.synthetic`` with a fixed seed and cached under ``benchmarks/data/`` (git-ignored).
+``waon_hf.testing.synthetic`` with a fixed seed and cached under ``benchmarks/data/`` (git-ignored).
 
 Usage: ``python benchmarks/bench_extract.py [--pages 20000] [--json results.json]``;
 ``--methods`` picks configurations, ``--profile FILE.prof`` adds a cProfile run of (b) on the first
@@ -97,7 +97,7 @@ def ensure_corpus(path: Path, n_pages: int, ja_fraction: float, seed: int, legac
     params = {"n_pages": n_pages, "ja_fraction": ja_fraction, "seed": seed, "legacy_every": legacy_every}
     if _cached(path, params):
         return path
-    from waon_hf.synthetic import generate_corpus
+    from waon_hf.testing.synthetic import generate_corpus
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".tmp-{path.name}")

@@ -43,7 +43,7 @@ CAPTIONS = ("赤い鳥居と石の階段", "富士山と桜の風景", "夏祭�
 def synthetic_pairs(n: int, seed: int = 0):
     import datasets
 
-    from waon_hf.synthetic import synthetic_jpegs
+    from waon_hf.testing.synthetic import synthetic_jpegs
 
     images = synthetic_jpegs(n, seed)
     captions = [CAPTIONS[i % len(CAPTIONS)] + f" {i}" for i in range(n)]

@@ -64,7 +64,7 @@ def synthetic_pairs(n: int, seed: int = 0):
     import datasets
     import numpy as np
 
-    from waon_hf.synthetic import synthetic_jpegs
+    from waon_hf.testing.synthetic import synthetic_jpegs
 
     rng = np.random.default_rng(seed)
     captions = ["".join(rng.choice(WORDS, size=int(rng.integers(3, 12)))) for _ in range(n)]

@@ -24,7 +24,7 @@ from tests.langid_corpus import LONG, SHORT  # noqa: E402
 from waon_hf.sources.warc import iter_html_responses  # noqa: E402
 from waon_hf.steps.extract import ExtractConfig, PageExtractor  # noqa: E402
 from waon_hf.steps.text_filters import JapaneseCaption  # noqa: E402
-from waon_hf.synthetic import generate_corpus  # noqa: E402
+from waon_hf.testing.synthetic import generate_corpus  # noqa: E402
 from waon_hf.text.langid import get_detector  # noqa: E402
 
 

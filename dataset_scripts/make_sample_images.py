@@ -30,7 +30,7 @@ from PIL import Image  # noqa: E402
 from waon_hf.config import load_job  # noqa: E402
 from waon_hf.jobs.extract import run_extract  # noqa: E402
 from waon_hf.sources.commoncrawl import SourceFile  # noqa: E402
-from waon_hf.synthetic import synthetic_image, warc_image_response, write_warc  # noqa: E402
+from waon_hf.testing.synthetic import synthetic_image, warc_image_response, write_warc  # noqa: E402
 
 
 def flat_image(seed: int, size: int = 300) -> bytes:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from waon_hf.synthetic import generate_corpus  # noqa: E402
+from waon_hf.testing.synthetic import generate_corpus  # noqa: E402
 
 
 def manifest_path(warc: Path) -> Path:

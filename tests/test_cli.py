@@ -27,7 +27,7 @@ def test_missing_file_is_a_clear_error(tmp_path, caplog):
 
 
 def test_extract_prints_the_funnel(tmp_path, capsys):
-    from waon_hf.synthetic import generate_corpus
+    from waon_hf.testing.synthetic import generate_corpus
 
     generate_corpus(tmp_path / "a.warc.gz", n_pages=12, ja_fraction=0.5, seed=9, target_bytes=2500, n_images=6)
     listing = tmp_path / "crawl-data" / "CC-MAIN-2099-03" / "warc.paths.gz"

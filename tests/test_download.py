@@ -37,7 +37,7 @@ from waon_hf.steps.download import (
     user_agent_token,
     x_robots_refuses,
 )
-from waon_hf.synthetic import encode_item, synthetic_image, warc_image_response, warc_response, write_warc
+from waon_hf.testing.synthetic import encode_item, synthetic_image, warc_image_response, warc_response, write_warc
 
 JPEG = synthetic_image(1, 800, 600)
 PNG = synthetic_image(2, 300, 200, fmt="PNG")

@@ -17,8 +17,8 @@ from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.stats import Stats
 from waon_hf.steps.dedup import ExactDedup
 from waon_hf.steps.text_filters import CaptionLength
-from waon_hf.synthetic import generate_corpus
 from waon_hf.testing.faulty_jobs import FailOnceJob, KillOnceJob
+from waon_hf.testing.synthetic import generate_corpus
 
 ray = pytest.importorskip("ray")
 
@@ -47,31 +47,27 @@ def job(**kwargs) -> ExtractJob:
     return ExtractJob(max_payload_bytes=200_000, **kwargs)
 
 
-def rows(out: Path) -> list[dict]:
-    return [r for p in sorted((out / "data").glob("train-*.parquet")) for r in pq.read_table(p).to_pylist()]
-
-
 def without_timing(stats: Stats) -> dict:
     return {k: v for k, v in stats.items() if not (k.startswith("shard") and k.endswith(".milliseconds"))}
 
 
 @pytest.fixture(scope="module")
-def reference(sources, tmp_path_factory):
+def reference(sources, tmp_path_factory, read_rows):
     out = tmp_path_factory.mktemp("local") / "out"
     stats = run_extract(sources, out, job(), workers=1)
-    return stats, rows(out), out
+    return stats, read_rows(out), out
 
 
-def test_ray_gives_exactly_the_rows_of_the_local_executor(ray_instance, sources, reference, tmp_path):
+def test_ray_gives_exactly_the_rows_of_the_local_executor(ray_instance, sources, reference, tmp_path, read_rows):
     stats, expected, _ = reference
     assert len(expected) > 50
     got_stats = run_extract(sources, tmp_path / "out", job(), executor=RayExecutor(max_in_flight=2))
-    assert rows(tmp_path / "out") == expected  # same rows, same order
+    assert read_rows(tmp_path / "out") == expected  # same rows, same order
     assert without_timing(got_stats) == without_timing(stats)
     assert ray.is_initialized()  # the module's instance is still up: not ours to shut down
 
 
-def test_a_later_stage_on_ray_equals_the_local_executor(ray_instance, reference, tmp_path):
+def test_a_later_stage_on_ray_equals_the_local_executor(ray_instance, reference, tmp_path, read_rows):
     def stage():
         return StageJob(steps=[CaptionLength(min_chars=8)], global_steps=[ExactDedup(columns=("caption",))],
                         stage="longer_captions")
@@ -79,12 +75,12 @@ def test_a_later_stage_on_ray_equals_the_local_executor(ray_instance, reference,
     assert len(list((pairs / "data").glob("train-*.parquet"))) >= 2  # several shards
     local = run_stage(pairs, tmp_path / "local", stage())
     on_ray = run_stage(pairs, tmp_path / "ray", stage(), executor="ray")
-    assert rows(tmp_path / "ray") == rows(tmp_path / "local") and rows(tmp_path / "local")
+    assert read_rows(tmp_path / "ray") == read_rows(tmp_path / "local") and read_rows(tmp_path / "local")
     assert without_timing(on_ray) == without_timing(local)
 
 
 def test_worker_killed_mid_shard_is_retried_and_nothing_is_lost_or_duplicated(ray_instance, sources, reference,
-                                                                               tmp_path):
+                                                                               tmp_path, read_rows):
     markers = tmp_path / "markers"
     markers.mkdir()
     out = tmp_path / "out"
@@ -92,7 +88,7 @@ def test_worker_killed_mid_shard_is_retried_and_nothing_is_lost_or_duplicated(ra
     stats = run_extract(sources, out, killer, executor=RayExecutor(max_retries=2))
     assert (markers / "killed-1").exists()  # the first attempt of shard 1 really died
     assert len(list(markers.glob("ran-1-*"))) == 1  # and exactly one later attempt completed it
-    got = rows(out)
+    got = read_rows(out)
     assert got == reference[1]
     keys = [(r["warc_file"], r["warc_record_id"], r["url"], r["caption"]) for r in got]
     assert len(keys) == len(set(keys))
@@ -115,7 +111,7 @@ def test_worker_death_beyond_retries_is_a_failed_shard(ray_instance, sources, tm
 
 
 def test_exception_in_a_shard_is_recorded_like_the_local_executor_and_rerun_completes(
-        ray_instance, sources, reference, tmp_path):
+        ray_instance, sources, reference, tmp_path, read_rows):
     markers = tmp_path / "markers"
     markers.mkdir()
     failing = FailOnceJob(max_payload_bytes=200_000, fail_index=3, marker_dir=str(markers))
@@ -137,17 +133,17 @@ def test_exception_in_a_shard_is_recorded_like_the_local_executor_and_rerun_comp
     stats = run_extract(sources, out, failing, executor=RayExecutor())
     assert {i: ShardLayout(out).shard_stats(i).stat().st_mtime_ns for i in range(3)} == done_before  # not re-run
     assert not (out / ".waon" / "failed.json").exists()
-    assert rows(out) == reference[1]
+    assert read_rows(out) == reference[1]
     assert without_timing(stats) == without_timing(reference[0])
 
 
-def test_cli_extract_with_the_ray_executor(ray_instance, sources, reference, tmp_path, capsys):
+def test_cli_extract_with_the_ray_executor(ray_instance, sources, reference, tmp_path, capsys, read_rows):
     out = tmp_path / "out"
     config = tmp_path / "job.yaml"
     config.write_text("max_payload_bytes: 200000\n")
     argv = ["extract", *[s.location for s in sources], "-o", str(out), "--executor", "ray", "--config", str(config)]
     assert main(argv) == 0
-    assert rows(out) == reference[1]
+    assert read_rows(out) == reference[1]
     assert "pairs written to" in capsys.readouterr().out
 
 
@@ -191,7 +187,7 @@ def test_a_session_shuts_down_only_the_ray_it_started(ray_instance):
     assert ray.is_initialized()
 
 
-def test_relaion_ja_on_ray_equals_the_local_executor(ray_instance, tmp_path):
+def test_relaion_ja_on_ray_equals_the_local_executor(ray_instance, tmp_path, read_rows):
     import pyarrow as pa
 
     src = tmp_path / "multi"
@@ -203,4 +199,4 @@ def test_relaion_ja_on_ray_equals_the_local_executor(ray_instance, tmp_path):
     for executor in ("local", "ray"):
         assert main(["relaion-ja", str(src), "-o", str(tmp_path / executor), "--limit", "7",
                      "--executor", executor]) == 0
-    assert rows(tmp_path / "ray") == rows(tmp_path / "local") and len(rows(tmp_path / "local")) == 7
+    assert read_rows(tmp_path / "ray") == read_rows(tmp_path / "local") and len(read_rows(tmp_path / "local")) == 7

@@ -5,7 +5,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from waon_hf.cli import main
@@ -16,7 +15,7 @@ from waon_hf.pipeline.runner import run_stage
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.stats import Stats
 from waon_hf.steps.base import MapStep
-from waon_hf.synthetic import generate_corpus
+from waon_hf.testing.synthetic import generate_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "samples" / "sample.warc.gz"
@@ -41,10 +40,6 @@ def config(tmp_path_factory):
     return str(path)
 
 
-def rows(out: Path) -> list[dict]:
-    return [r for p in sorted((out / "data").glob("train-*.parquet")) for r in pq.read_table(p).to_pylist()]
-
-
 def without_timing(stats: dict) -> dict:
     return {k: v for k, v in stats.items() if k != "shard.milliseconds"}
 
@@ -65,13 +60,13 @@ def slices(inputs, config, tmp_path_factory):
     return [root / "out-0", root / "out-1"]
 
 
-def test_merged_slices_equal_one_run_over_all_inputs(single_run, slices, tmp_path, capsys):
+def test_merged_slices_equal_one_run_over_all_inputs(single_run, slices, tmp_path, capsys, read_rows):
     merged = tmp_path / "merged"
     assert main(["merge", *map(str, slices), "-o", str(merged)]) == 0
-    expected = rows(single_run)
+    expected = read_rows(single_run)
     assert f"2 slices merged: {len(expected):,} rows" in capsys.readouterr().out
-    assert rows(merged) == expected  # same rows, same order: input order restored across the slices
-    slice_rows = sum(len(rows(s)) for s in slices)
+    assert read_rows(merged) == expected  # same rows, same order: input order restored across the slices
+    slice_rows = sum(len(read_rows(s)) for s in slices)
     assert slice_rows > len(expected)  # there were cross-slice duplicates, and the merge dropped them
     single_stats, merged_stats = (json.loads((d / "stats.json").read_text()) for d in (single_run, merged))
     assert without_timing(merged_stats) == without_timing(single_stats)
@@ -87,7 +82,7 @@ def test_merged_slices_equal_one_run_over_all_inputs(single_run, slices, tmp_pat
     assert (merged / "data").stat().st_mtime_ns == before
 
 
-def test_slices_without_their_index_merge_in_the_order_given(inputs, tmp_path):
+def test_slices_without_their_index_merge_in_the_order_given(inputs, tmp_path, read_rows):
     """Contiguous slices run through the API (no slice record): first occurrence in slice order."""
     job = ExtractJob(max_payload_bytes=200_000)
     sources = [SourceFile(p, "") for p in inputs]
@@ -95,7 +90,7 @@ def test_slices_without_their_index_merge_in_the_order_given(inputs, tmp_path):
     run_extract(sources[2:], tmp_path / "b", job)
     run_extract(sources, tmp_path / "all", job)
     merge_slices([tmp_path / "a", tmp_path / "b"], tmp_path / "merged")
-    assert rows(tmp_path / "merged") == rows(tmp_path / "all")
+    assert read_rows(tmp_path / "merged") == read_rows(tmp_path / "all")
 
 
 def test_an_unfinished_slice_is_refused(slices, tmp_path):
@@ -128,7 +123,7 @@ def first_occurrence(table: list[dict], columns: tuple[str, ...]) -> list[dict]:
     return kept
 
 
-def test_later_stage_slices_are_deduplicated_again_across_slices(slices, tmp_path):
+def test_later_stage_slices_are_deduplicated_again_across_slices(slices, tmp_path, read_rows):
     """Slices of a later stage: rows from each slice's data/, URL then caption dedup across them,
     first occurrence in slice order; the funnel adds the merge's own rows to the slices' sums."""
     staged = []
@@ -138,9 +133,9 @@ def test_later_stage_slices_are_deduplicated_again_across_slices(slices, tmp_pat
         staged.append(out)
     merged = tmp_path / "merged"
     stats = merge_slices(staged, merged)
-    concatenated = [r for s in staged for r in rows(s)]
+    concatenated = [r for s in staged for r in read_rows(s)]
     expected = first_occurrence(concatenated, ("url", "caption"))
-    assert rows(merged) == expected and len(expected) < len(concatenated)
+    assert read_rows(merged) == expected and len(expected) < len(concatenated)
     summed = Stats.merged(Stats.load(s / "stats.json") for s in staged)
     assert stats["exact_dedup@merge.in"] == len(concatenated)
     assert stats["exact_dedup@merge.kept"] == len(expected)
@@ -163,16 +158,16 @@ class FakeImageHashes(MapStep):
                 "phash": [hashlib.sha256(u.encode()).hexdigest()[:16] for u in batch["url"]]}
 
 
-def test_later_stage_slices_with_image_columns_get_the_image_dedup_too(slices, tmp_path):
+def test_later_stage_slices_with_image_columns_get_the_image_dedup_too(slices, tmp_path, read_rows):
     staged = []
     for i, s in enumerate(slices):
         out = tmp_path / f"stage-{i}"
         run_stage(s, out, StageJob(steps=[FakeImageHashes()], stage="hashes"))
         staged.append(out)
     stats = merge_slices(staged, tmp_path / "merged")
-    concatenated = [r for s in staged for r in rows(s)]
+    concatenated = [r for s in staged for r in read_rows(s)]
     expected = first_occurrence(concatenated, ("url", "caption", "sha256"))
-    assert rows(tmp_path / "merged") == expected
+    assert read_rows(tmp_path / "merged") == expected
     # steps the slices did not run keep their plain names; exact_dedup ran there too, so it is @merge
     assert stats["sha256_dedup.dropped_duplicate_sha256"] > 0 and stats["exact_dedup@merge.kept"] > len(expected)
     assert stats["phash_dedup.kept"] == len(expected)

@@ -13,7 +13,7 @@ from waon_hf.jobs.extract import run_extract
 from waon_hf.publish.model_card import render_benchmark_card, render_model_card
 from waon_hf.publish.upload import upload_folder_to_hub
 from waon_hf.sources.commoncrawl import SourceFile
-from waon_hf.synthetic import generate_corpus
+from waon_hf.testing.synthetic import generate_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 TOKEN = "hf_secretvalue123"

@@ -11,7 +11,7 @@ from waon_hf.cli import main
 from waon_hf.jobs.extract import ExtractJob, run_extract
 from waon_hf.publish.remote_output import default_work_dir, local_folder_for, upload_dataset
 from waon_hf.sources.commoncrawl import SourceFile
-from waon_hf.synthetic import generate_corpus
+from waon_hf.testing.synthetic import generate_corpus
 
 
 @pytest.fixture(scope="module")

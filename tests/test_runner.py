@@ -21,7 +21,7 @@ from waon_hf.pipeline.runner import ShardsFailedError
 from waon_hf.sources.commoncrawl import SourceFile, resolve_inputs
 from waon_hf.sources.warc import iter_html_responses
 from waon_hf.steps.extract import PageExtractor
-from waon_hf.synthetic import generate_corpus
+from waon_hf.testing.synthetic import generate_corpus
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -41,10 +41,6 @@ def sources_of(root: Path) -> list[SourceFile]:
     return [SourceFile(str(p), "") for p in sorted(root.glob("part-*.warc.gz"))]
 
 
-def rows(out: Path) -> list[dict]:
-    return [r for p in sorted((out / "data").glob("train-*.parquet")) for r in pq.read_table(p).to_pylist()]
-
-
 def content(table: list[dict]) -> list[dict]:
     """Rows without provenance columns, to compare runs over copies of the same files."""
     return [{k: v for k, v in r.items() if k not in ("crawl", "warc_file")} for r in table]
@@ -55,11 +51,11 @@ def small_job() -> ExtractJob:
 
 
 @pytest.fixture(scope="module")
-def reference(corpus_dir, tmp_path_factory):
+def reference(corpus_dir, tmp_path_factory, read_rows):
     root, _ = corpus_dir
     out = tmp_path_factory.mktemp("ref") / "out"
     stats = run_extract(sources_of(root), out, small_job(), workers=1)
-    return out, stats, rows(out)
+    return out, stats, read_rows(out)
 
 
 def test_pairs_match_the_generator(corpus_dir):
@@ -110,13 +106,13 @@ def test_output_loads_and_card_is_real(reference):
     assert len({r["caption"] for r in expected_rows}) == len(expected_rows)
 
 
-def test_workers_do_not_change_the_rows(reference, corpus_dir, tmp_path):
+def test_workers_do_not_change_the_rows(reference, corpus_dir, tmp_path, read_rows):
     root, _ = corpus_dir
     run_extract(sources_of(root), tmp_path / "w2", small_job(), workers=2)
-    assert rows(tmp_path / "w2") == reference[2]
+    assert read_rows(tmp_path / "w2") == reference[2]
 
 
-def test_failed_shard_is_retried_and_the_rest_kept(reference, corpus_dir, tmp_path):
+def test_failed_shard_is_retried_and_the_rest_kept(reference, corpus_dir, tmp_path, read_rows):
     root, _ = corpus_dir
     work = tmp_path / "in"
     shutil.copytree(root, work)
@@ -132,10 +128,10 @@ def test_failed_shard_is_retried_and_the_rest_kept(reference, corpus_dir, tmp_pa
     (work / "held").rename(held_back)
     run_extract(sources, tmp_path / "out", small_job())
     assert (tmp_path / "out" / ".waon" / "shards" / "00000.parquet").stat().st_mtime_ns == mtime  # not redone
-    assert content(rows(tmp_path / "out")) == content(reference[2])
+    assert content(read_rows(tmp_path / "out")) == content(reference[2])
 
 
-def test_interrupted_shard_leftovers_are_harmless(reference, corpus_dir, tmp_path):
+def test_interrupted_shard_leftovers_are_harmless(reference, corpus_dir, tmp_path, read_rows):
     """State a kill can leave: a temp file, a shard parquet without its stats, a half-finalized output."""
     root, _ = corpus_dir
     out = tmp_path / "out"
@@ -147,17 +143,17 @@ def test_interrupted_shard_leftovers_are_harmless(reference, corpus_dir, tmp_pat
     for p in list((out / "data").glob("*.parquet"))[:1]:
         p.unlink()
     run_extract(sources_of(root), out, small_job())
-    assert rows(out) == reference[2]
+    assert read_rows(out) == reference[2]
 
 
-def test_other_inputs_are_refused(reference, corpus_dir, tmp_path):
+def test_other_inputs_are_refused(reference, corpus_dir, tmp_path, read_rows):
     root, _ = corpus_dir
     out = tmp_path / "out"
     run_extract(sources_of(root)[:1], out, small_job())
     with pytest.raises(ValueError, match="other inputs"):
         run_extract(sources_of(root), out, small_job())
     run_extract(sources_of(root), out, small_job(), overwrite=True)
-    assert rows(out) == reference[2]
+    assert read_rows(out) == reference[2]
 
 
 def test_nothing_japanese_gives_an_empty_table_with_the_schema(tmp_path):
@@ -170,7 +166,7 @@ def test_nothing_japanese_gives_an_empty_table_with_the_schema(tmp_path):
     assert "| after exact_dedup | 0 |" in (out / "README.md").read_text()
 
 
-def test_crawl_over_http_with_faults_equals_local(reference, corpus_dir, tmp_path):
+def test_crawl_over_http_with_faults_equals_local(reference, corpus_dir, tmp_path, read_rows):
     root, _ = corpus_dir
     crawl = "CC-MAIN-2099-07"
     site = tmp_path / "site"
@@ -186,7 +182,7 @@ def test_crawl_over_http_with_faults_equals_local(reference, corpus_dir, tmp_pat
         server.add_faults(f"crawl-data/{crawl}/segments/0/warc/{names[3]}", Fault(status=503))
         sources = resolve_inputs([crawl], base_url=server.url)
         stats = run_extract(sources, tmp_path / "out", small_job(), workers=1)
-    got = rows(tmp_path / "out")
+    got = read_rows(tmp_path / "out")
     assert {r["crawl"] for r in got} == {crawl}
     assert content(got) == content(reference[2])
     assert stats["exact_dedup.kept"] == reference[1]["exact_dedup.kept"]
@@ -197,7 +193,7 @@ def _cli(out: Path, files: list[str]) -> list[str]:
             str(REPO / "tests" / "data" / "small_job.yaml")]
 
 
-def test_killed_at_any_moment_then_rerun_gives_the_same_rows(tmp_path):
+def test_killed_at_any_moment_then_rerun_gives_the_same_rows(tmp_path, read_rows):
     """SIGKILL the CLI at several moments; each re-run resumes; the end result equals a clean run.
 
     The kills are placed by progress, not by time (a slow or busy machine must not move them past the
@@ -211,7 +207,7 @@ def test_killed_at_any_moment_then_rerun_gives_the_same_rows(tmp_path):
         files.append(str(path))
     clean = tmp_path / "clean"
     subprocess.run(_cli(clean, files), check=True, capture_output=True, timeout=300)
-    expected = rows(clean)
+    expected = read_rows(clean)
 
     out = tmp_path / "killed"
     shards = out / ".waon" / "shards"
@@ -236,5 +232,5 @@ def test_killed_at_any_moment_then_rerun_gives_the_same_rows(tmp_path):
             proc.wait(timeout=60)
     subprocess.run(_cli(out, files), check=True, capture_output=True, timeout=300)
     assert any(0 < n < len(files) for n in done_after_kill), done_after_kill  # killed mid-run
-    assert rows(out) == expected
+    assert read_rows(out) == expected
     assert json.loads((out / "stats.json").read_text())["exact_dedup.kept"] == len(expected)

@@ -2,7 +2,6 @@
 
 import json
 
-import pyarrow.parquet as pq
 import pytest
 
 from waon_hf.jobs.extract import ExtractJob, run_extract
@@ -11,7 +10,7 @@ from waon_hf.pipeline.runner import run_stage
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.steps.dedup import ExactDedup
 from waon_hf.steps.text_filters import CaptionLength
-from waon_hf.synthetic import generate_corpus
+from waon_hf.testing.synthetic import generate_corpus
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +26,7 @@ def extracted(tmp_path_factory):
     return out
 
 
-def test_stage_continues_funnel_and_pipeline(extracted, tmp_path):
+def test_stage_continues_funnel_and_pipeline(extracted, tmp_path, read_rows):
     job = StageJob(steps=[CaptionLength(min_chars=8)], global_steps=[ExactDedup(columns=("caption",))],
                    stage="longer_captions", dataset_name="stage-test")
     stats = run_stage(extracted, tmp_path / "out", job)
@@ -36,7 +35,7 @@ def test_stage_continues_funnel_and_pipeline(extracted, tmp_path):
     assert stats["caption_length.in"] == before["caption_length.in"]  # extraction's counters unchanged
     assert stats["caption_length@longer_captions.in"] == before["exact_dedup.kept"]
     assert stats["exact_dedup@longer_captions.in"] == stats["caption_length@longer_captions.kept"]
-    rows = [r for p in sorted((tmp_path / "out" / "data").glob("*.parquet")) for r in pq.read_table(p).to_pylist()]
+    rows = read_rows(tmp_path / "out")
     assert rows and all(len(r["caption"]) >= 8 for r in rows)
     assert len({r["caption"] for r in rows}) == len(rows) == stats["exact_dedup@longer_captions.kept"]
     assert "| after caption_length@longer_captions |" in (tmp_path / "out" / "README.md").read_text()

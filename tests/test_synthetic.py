@@ -1,19 +1,25 @@
-"""Tests of the synthetic page/WARC generator itself (waon_hf.synthetic)."""
+"""Tests of the synthetic page/WARC generator itself (waon_hf.testing.synthetic)."""
 
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import random
 import re
 import zlib
 from collections import Counter
+from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
 from fastwarc.warc import ArchiveIterator, WarcRecordType
 from selectolax.lexbor import LexborHTMLParser
 
-from waon_hf import synthetic as S
+from waon_hf.testing import synthetic as S
+from waon_hf.testing.synthetic.text import ZH_KANA_SENTENCES, lines, text_pool
+from waon_hf.testing.synthetic.text_ja import JA_CP932_SENTENCES
+
+ROOT = Path(__file__).resolve().parents[1]
 
 KANA = re.compile(r"[\u3041-\u309f\u30a0-\u30ff]")
 # WHATWG label -> Python codec (the Shift_JIS family is decoded as cp932, like browsers do).
@@ -237,3 +243,22 @@ def test_plain_warc_and_record_helpers(tmp_path):
     assert got[2][1] == page.html and page.html.startswith(b"\xef\xbb\xbf")
     with pytest.raises(ValueError):
         S.make_page(random.Random(0), 0, "ja", "shift_jis", charset_in="bom")
+
+
+def test_text_written_raw_has_no_markup_characters():
+    # Sentences go into <p> without escaping (captions are escaped): one "<" or "&" would change the markup.
+    variants = ("ja", "zh-hans", "zh-hant", "ko", "en")
+    raw = [s for v in variants for s in text_pool(v).sentences]
+    raw += [*lines(JA_CP932_SENTENCES), *ZH_KANA_SENTENCES.values()]
+    assert len(raw) > 300
+    assert [s for s in raw if set(s) & set("<>&")] == []
+
+
+def test_shipped_sample_is_regenerated_byte_for_byte(tmp_path):
+    """samples/sample.warc.gz and its manifest come out of the generator unchanged (the demo's input)."""
+    spec = importlib.util.spec_from_file_location("make_sample_warc", ROOT / "dataset_scripts/make_sample_warc.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["-o", str(tmp_path / "sample.warc.gz")]) == 0
+    for name in ("sample.warc.gz", "sample.manifest.json"):
+        assert (tmp_path / name).read_bytes() == (ROOT / "samples" / name).read_bytes(), name

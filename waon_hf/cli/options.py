@@ -89,7 +89,8 @@ def print_summary(stats: Stats, folder: Path, args: argparse.Namespace, url: str
         print(f"\n{rows:,} {what} written to {where}/data (load with datasets.load_dataset({args.output!r}))"
               + (f"; next: {next_hint}" if next_hint else ""))
     else:
-        print(f"\nNo {what[:-1] if what.endswith('s') else what} survived: {where}/data holds an empty table with the schema "
+        one = what[:-1] if what.endswith("s") else what
+        print(f"\nNo {one} survived: {where}/data holds an empty table with the schema "
               "(datasets cannot load an empty split; see the funnel above for where rows went).")
 
 

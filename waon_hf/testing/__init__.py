@@ -1,1 +1,2 @@
-"""Helpers for tests, demos and benchmarks: tiny models built locally, never downloaded."""
+"""Helpers for tests, demos and benchmarks, built locally and never downloaded: synthetic pages, WARC
+files and pictures (``synthetic``), tiny models (``tiny_models``), failing jobs (``faulty_jobs``)."""
