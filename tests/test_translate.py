@@ -131,7 +131,7 @@ class _FakeModel:
         self.widths = []
         self.generation_config = type("GC", (), {"eos_token_id": eos})()
 
-    def generate(self, input_ids, attention_mask, max_new_tokens, pad_token_id, **kwargs):
+    def generate(self, input_ids, attention_mask, generation_config, pad_token_id, **kwargs):
         import torch
 
         self.widths.append((input_ids.shape[0], input_ids.shape[1]))
@@ -336,8 +336,12 @@ def test_vllm_backend_calls_llm_chat(monkeypatch):
         def __init__(self, model, **kwargs):
             seen["llm"] = {"model": model, **kwargs}
 
-        def chat(self, conversations, sampling_params=None, use_tqdm=True):
+        def get_tokenizer(self):
+            return types.SimpleNamespace(chat_template="{% if enable_thinking is defined %}{% endif %}")
+
+        def chat(self, conversations, sampling_params=None, use_tqdm=True, chat_template_kwargs=None):
             seen["conversations"] = conversations
+            seen["template_kwargs"] = chat_template_kwargs
             out = types.SimpleNamespace
             return [out(outputs=[out(text=f"訳{i}")]) for i in range(len(conversations))]
 
@@ -348,7 +352,10 @@ def test_vllm_backend_calls_llm_chat(monkeypatch):
     outputs = VllmBackend(config).generate(["a", "b"])
     assert outputs == ["訳0", "訳1"]
     assert seen["llm"] == {"model": "google/gemma-2-9b-it", "dtype": "bfloat16", "tensor_parallel_size": 2}
-    assert seen["params"] == {"temperature": 0.0, "max_tokens": 64}
+    # the same explicit settings as the transformers backend: greedy, no cut-offs, no penalties
+    assert seen["params"] == {"temperature": 0.0, "top_p": 1.0, "top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0,
+                              "presence_penalty": 0.0, "frequency_penalty": 0.0, "max_tokens": 64}
+    assert seen["template_kwargs"] == {"enable_thinking": False}  # the template reads enable_thinking
     assert seen["conversations"] == [[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]]
 
 
