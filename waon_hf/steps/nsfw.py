@@ -32,6 +32,13 @@ Backends (:data:`NSFW_BACKENDS`)
         Softmax over the logits; for ``problem_type == "multi_label_classification"`` each class has its
         own sigmoid and ``punsafe`` is the probability that any unsafe class is on, ``1 - prod(1 - p)``.
 
+    ``laion_clip``
+        LAION's CLIP-based NSFW detector, the model WAON filtered with: CLIP ViT-B/32 image embeddings
+        through LAION's small Keras MLP (:mod:`waon_hf.steps.laion_nsfw`, read without TensorFlow).
+        ``model`` is the head (default: LAION's release zip by URL; a local zip/SavedModel/.npz, an
+        URL, or ``hf://<repo>/<file>``), ``clip_model`` the CLIP checkpoint (default
+        ``openai/clip-vit-base-patch32``).
+
 Models load lazily, once per process (a module-level cache keyed by the step's model options), and
 never travel in pickles. A model that fails to load raises an error naming the backend, the model
 and the reason; there is no fallback.
@@ -212,7 +219,14 @@ Scorer = Callable[[list[Image.Image]], np.ndarray]
 NSFW_BACKENDS: dict[str, Callable[[NsfwScore], Scorer]] = {
     "opennsfw": lambda step: OpenNsfwScorer(step.model, step.device),
     "transformers": lambda step: TransformersScorer(step.model, step.unsafe_labels, step.label, step.device),
+    "laion_clip": lambda step: _laion_scorer(step),
 }
+
+
+def _laion_scorer(step: NsfwScore) -> Scorer:
+    from waon_hf.steps.laion_nsfw import LaionClipScorer
+
+    return LaionClipScorer(step.model, step.clip_model, step.device)
 
 _SCORERS: dict[tuple, Scorer] = {}
 _SCORERS_LOCK = threading.Lock()
@@ -222,7 +236,7 @@ def load_scorer(step: NsfwScore) -> Scorer:
     """The scorer for a step's options, loaded once per process."""
     if step.backend not in NSFW_BACKENDS:
         raise ValueError(f"unknown nsfw backend {step.backend!r}; known: {', '.join(sorted(NSFW_BACKENDS))}")
-    key = (step.backend, step.model, step.device,
+    key = (step.backend, step.model, step.clip_model, step.device,
            (tuple(w.lower() for w in step.unsafe_labels), (step.label or "").lower()) if step.backend == "transformers"
            else None)
     with _SCORERS_LOCK:
@@ -242,6 +256,7 @@ class NsfwScore(ImageColumnStep, MapStep):
     model: str | None = None
     unsafe_labels: tuple[str, ...] = ()  # transformers: the classes summed into punsafe (see the module doc)
     label: str | None = None  # transformers: one unsafe class (unsafe_labels names several)
+    clip_model: str | None = None  # laion_clip: the CLIP checkpoint (default openai/clip-vit-base-patch32)
     batch_size: int = 32
     device: str = "cpu"
     image_column: str = "image"
@@ -254,6 +269,8 @@ class NsfwScore(ImageColumnStep, MapStep):
         if isinstance(self.unsafe_labels, str):  # "porn,hentai,sexy"
             self.unsafe_labels = tuple(w.strip() for w in self.unsafe_labels.split(",") if w.strip())
         self.unsafe_labels = tuple(self.unsafe_labels)
+        if self.clip_model and self.backend != "laion_clip":
+            raise ValueError("clip_model applies to the laion_clip backend")
         if self.unsafe_labels and self.backend != "transformers":
             raise ValueError("unsafe_labels applies to the transformers backend (image-classification models)")
 
