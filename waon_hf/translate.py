@@ -238,6 +238,8 @@ class TransformersBackend:
         if self.config.generation_config == "model":
             cached = GenerationConfig(**own.to_dict())
             cached.max_new_tokens = self.config.max_new_tokens
+            logger.info("translation: the checkpoint's generation defaults %s (--generation-config model)",
+                        {k: v for k, v in cached.to_diff_dict().items() if k not in _TOKEN_ENTRIES})
         else:
             settings = generation_settings(self.config)
             tokens = {k: getattr(own, k, None) for k in _TOKEN_ENTRIES}

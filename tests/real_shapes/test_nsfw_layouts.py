@@ -107,3 +107,12 @@ def test_waon_score_with_a_five_class_classifier(five_class, tmp_path, caplog):
     steps = json.loads((tmp_path / "out" / "pipeline.json").read_text())["stages"][0]["steps"]
     nsfw = next(s["config"] for s in steps if s["name"] == "nsfw_score")
     assert nsfw["unsafe_labels"] == ["porn", "hentai", "sexy"]
+
+
+def test_other_two_class_layout_with_an_nsfw_class(tmp_path):
+    """A stand-in, not copied from a real model: NSFW/SFW, the naming of some binary detectors."""
+    layout = {"id2label": {"0": "NSFW", "1": "SFW"}, "problem_type": "single_label_classification"}
+    model = _tiny_classifier(tmp_path / "sfw", layout)
+    images = _images()
+    np.testing.assert_allclose(NsfwScore(backend="transformers", model=model).score(images),
+                               _expected(model, images, ["NSFW"]), atol=1e-5)

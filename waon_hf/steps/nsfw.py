@@ -25,7 +25,8 @@ Backends (:data:`NSFW_BACKENDS`)
           ``drawings, hentai, neutral, porn, sexy`` layout (GantMan's classes, common on the Hub):
           ``punsafe`` is the sum of their softmax probabilities;
         * without it, the known binary layouts are detected: ``nsfw``/``normal`` (e.g.
-          Falconsai/nsfw_image_detection) and ``unsafe``/``safe``; ``label`` names a single class
+          Falconsai/nsfw_image_detection), ``unsafe``/``safe``, and any other two-class model with a
+          class named ``nsfw`` or ``unsafe`` (``NSFW``/``SFW``); ``label`` names a single class
           instead (the old option);
         * a model matching none of these fails before scoring, with its labels listed.
 
@@ -175,6 +176,8 @@ def unsafe_label_ids(id2label: dict, unsafe_labels: Sequence[str] = (), label: s
             raise ValueError(f"model {model!r} has no label {label!r}; its labels: {listed}")
         return [by_name[label.lower()]]
     unsafe = KNOWN_BINARY_LAYOUTS.get(frozenset(by_name))
+    if unsafe is None and len(by_name) == 2:  # another two-class model with an "nsfw" or "unsafe" class (NSFW/SFW)
+        unsafe = next((w for w in ("nsfw", "unsafe") if w in by_name), None)
     if unsafe is None:
         known = ", ".join("/".join(sorted(k, key=lambda n: n != v)) for k, v in KNOWN_BINARY_LAYOUTS.items())
         raise ValueError(f"model {model!r} has labels {listed}, not a known binary layout ({known}): name its "
