@@ -392,3 +392,32 @@ def test_a_repeated_source_is_sent_once_and_shares_its_translation(scripted):
     assert result.reasons[3] == result.reasons[4] == "korean" and result.retried[3] and result.retried[4]
     alone = translate_captions([blossoms], ScriptedBackend(config), config=config)
     assert (alone.captions[0], alone.reasons[0]) == (result.captions[4], result.reasons[4])
+
+
+def test_vllm_generation_config_model_takes_vllms_reading_of_the_checkpoint(monkeypatch):
+    import types
+
+    seen = {}
+    defaults = types.SimpleNamespace(temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.05, max_tokens=16)
+
+    class LLM:
+        def __init__(self, model, **kwargs):
+            pass
+
+        def get_default_sampling_params(self):
+            return defaults
+
+        def get_tokenizer(self):
+            return types.SimpleNamespace(chat_template="{{ messages }}")
+
+        def chat(self, conversations, sampling_params=None, use_tqdm=True, chat_template_kwargs=None):
+            seen["params"], seen["template_kwargs"] = sampling_params, chat_template_kwargs
+            out = types.SimpleNamespace
+            return [out(outputs=[out(text="訳")]) for _ in conversations]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=None))
+    config = TranslationConfig(model="Qwen/Qwen2.5-7B-Instruct", backend="vllm", max_new_tokens=64,
+                               generation_config="model")
+    assert VllmBackend(config).generate(["a"]) == ["訳"]
+    assert seen["params"] is defaults and defaults.max_tokens == 64 and defaults.repetition_penalty == 1.05
+    assert seen["template_kwargs"] == {}  # the template does not read enable_thinking
