@@ -131,7 +131,7 @@ class _FakeModel:
         self.widths = []
         self.generation_config = type("GC", (), {"eos_token_id": eos})()
 
-    def generate(self, input_ids, attention_mask, max_new_tokens, pad_token_id, **kwargs):
+    def generate(self, input_ids, attention_mask, generation_config, pad_token_id, **kwargs):
         import torch
 
         self.widths.append((input_ids.shape[0], input_ids.shape[1]))
@@ -336,8 +336,12 @@ def test_vllm_backend_calls_llm_chat(monkeypatch):
         def __init__(self, model, **kwargs):
             seen["llm"] = {"model": model, **kwargs}
 
-        def chat(self, conversations, sampling_params=None, use_tqdm=True):
+        def get_tokenizer(self):
+            return types.SimpleNamespace(chat_template="{% if enable_thinking is defined %}{% endif %}")
+
+        def chat(self, conversations, sampling_params=None, use_tqdm=True, chat_template_kwargs=None):
             seen["conversations"] = conversations
+            seen["template_kwargs"] = chat_template_kwargs
             out = types.SimpleNamespace
             return [out(outputs=[out(text=f"訳{i}")]) for i in range(len(conversations))]
 
@@ -348,7 +352,10 @@ def test_vllm_backend_calls_llm_chat(monkeypatch):
     outputs = VllmBackend(config).generate(["a", "b"])
     assert outputs == ["訳0", "訳1"]
     assert seen["llm"] == {"model": "google/gemma-2-9b-it", "dtype": "bfloat16", "tensor_parallel_size": 2}
-    assert seen["params"] == {"temperature": 0.0, "max_tokens": 64}
+    # the same explicit settings as the transformers backend: greedy, no cut-offs, no penalties
+    assert seen["params"] == {"temperature": 0.0, "top_p": 1.0, "top_k": -1, "min_p": 0.0, "repetition_penalty": 1.0,
+                              "presence_penalty": 0.0, "frequency_penalty": 0.0, "max_tokens": 64}
+    assert seen["template_kwargs"] == {"enable_thinking": False}  # the template reads enable_thinking
     assert seen["conversations"] == [[{"role": "user", "content": "a"}], [{"role": "user", "content": "b"}]]
 
 
@@ -385,3 +392,32 @@ def test_a_repeated_source_is_sent_once_and_shares_its_translation(scripted):
     assert result.reasons[3] == result.reasons[4] == "korean" and result.retried[3] and result.retried[4]
     alone = translate_captions([blossoms], ScriptedBackend(config), config=config)
     assert (alone.captions[0], alone.reasons[0]) == (result.captions[4], result.reasons[4])
+
+
+def test_vllm_generation_config_model_takes_vllms_reading_of_the_checkpoint(monkeypatch):
+    import types
+
+    seen = {}
+    defaults = types.SimpleNamespace(temperature=0.7, top_p=0.8, top_k=20, repetition_penalty=1.05, max_tokens=16)
+
+    class LLM:
+        def __init__(self, model, **kwargs):
+            pass
+
+        def get_default_sampling_params(self):
+            return defaults
+
+        def get_tokenizer(self):
+            return types.SimpleNamespace(chat_template="{{ messages }}")
+
+        def chat(self, conversations, sampling_params=None, use_tqdm=True, chat_template_kwargs=None):
+            seen["params"], seen["template_kwargs"] = sampling_params, chat_template_kwargs
+            out = types.SimpleNamespace
+            return [out(outputs=[out(text="訳")]) for _ in conversations]
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=None))
+    config = TranslationConfig(model="Qwen/Qwen2.5-7B-Instruct", backend="vllm", max_new_tokens=64,
+                               generation_config="model")
+    assert VllmBackend(config).generate(["a"]) == ["訳"]
+    assert seen["params"] is defaults and defaults.max_tokens == 64 and defaults.repetition_penalty == 1.05
+    assert seen["template_kwargs"] == {}  # the template does not read enable_thinking

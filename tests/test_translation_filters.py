@@ -132,3 +132,13 @@ def test_steps_by_name():
     step = build_step("translation_quality", source_column="en", max_ratio=2.0)
     assert isinstance(step, TranslationQuality) and step.input_columns() == ["caption", "en"]
     assert isinstance(build_step("clean_translation"), CleanTranslation)
+
+
+def test_strip_reasoning_blocks():
+    from waon_hf.steps.translation_filters import strip_reasoning
+
+    assert strip_reasoning("<think>\nthe user wants Japanese\n</think>\n\n窓辺の猫") == ("窓辺の猫", "closed")
+    assert strip_reasoning("thinking opened by the template\n</think>\n\n窓辺の猫") == ("窓辺の猫", "closed")
+    assert strip_reasoning("<think>\nstill thinking when max_new_tokens ran out") == ("", "unterminated")
+    assert strip_reasoning("窓辺の猫") == ("窓辺の猫", None)
+    assert clean_translation("<think>\nok\n</think>\n\nHere is the translation: 「窓辺の猫」") == "窓辺の猫"

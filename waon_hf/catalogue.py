@@ -98,7 +98,9 @@ def score_job(config: BuildConfig, *, name: str, note: str = "") -> StageJob:
 
     nsfw_filter, nsfw = _split(config.nsfw, NSFW_FILTER_KEYS)
     band, siglip = _split(config.siglip, SIMILARITY_BAND_KEYS)
-    steps = [dataclass_from(NsfwScore, nsfw, "nsfw"), dataclass_from(NsfwFilter, nsfw_filter, "nsfw"),
+    nsfw_score = dataclass_from(NsfwScore, nsfw, "nsfw")
+    nsfw_score.check_labels()  # a classifier whose labels give no punsafe fails here, not in every shard
+    steps = [nsfw_score, dataclass_from(NsfwFilter, nsfw_filter, "nsfw"),
              dataclass_from(SiglipScore, siglip, "siglip"), dataclass_from(SimilarityBand, band, "siglip")]
     return StageJob(steps=steps, stage="score", dataset_name=name, card_note=note, batch_size=256)
 

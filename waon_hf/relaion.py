@@ -75,6 +75,7 @@ def run_translate(
                 "dtype": t.dtype, "max_new_tokens": t.max_new_tokens, "temperature": t.temperature,
                 "instruction": t.instruction, "strict_instruction": t.strict_instruction,
                 "generate_kwargs": t.generate_kwargs, "chunk_rows": chunk_rows,
+                "chat_template_kwargs": t.chat_template_kwargs, "generation_config": t.generation_config,
                 "quality": dataclasses.asdict(quality)}
     check_settings(output, settings, overwrite)
     return run_sharded(sources, output, job, workers=workers, executor=executor)

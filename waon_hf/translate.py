@@ -3,12 +3,15 @@
 Two layers:
 
 * **Backends** turn user turns into model outputs, in order. :class:`TransformersBackend` renders each
-  turn with the tokenizer's chat template (``add_generation_prompt``; the instruction sits in the user
-  turn because gemma has no system role), sorts the prompts by token length and cuts them into
-  batches (so a batch pads to nearly its own length, not the longest caption's), pads on the left,
-  generates greedily up to ``max_new_tokens`` and decodes only the new tokens.
+  turn with the tokenizer's chat template (``add_generation_prompt`` and :func:`chat_template_kwargs`;
+  the instruction sits in the user turn because gemma has no system role), sorts the prompts by token
+  length and cuts them into batches (so a batch pads to nearly its own length, not the longest
+  caption's), pads on the left, generates up to ``max_new_tokens`` and decodes only the new tokens.
   :class:`VllmBackend` hands all turns to vLLM's ``LLM.chat`` (vLLM schedules and batches itself);
   it needs the ``vllm`` package and a GPU, and its absence is an error, never a fallback.
+  Both decode with the same explicit settings (:func:`generation_settings`): a checkpoint's
+  ``generation_config.json`` (Qwen2.5: ``repetition_penalty 1.05``, sampling at 0.7) is ignored unless
+  ``generation_config="model"`` asks for it.
 * :func:`translate_captions`: one attempt with the default (or user) prompt, :class:`CleanTranslation`
   and :class:`TranslationQuality` on every output, a second attempt with the strict prompt for the
   rows whose defect a prompt can fix (Chinese, Korean, English echo: :func:`needs_retry`), and the
@@ -31,6 +34,7 @@ from waon_hf.steps.translation_filters import (
     TranslationQuality,
     build_prompt,
     needs_retry,
+    strip_reasoning,
 )
 
 logger = logging.getLogger(__name__)
@@ -38,6 +42,7 @@ logger = logging.getLogger(__name__)
 BACKENDS: dict[str, type] = {}  # name -> backend class (constructed with a TranslationConfig)
 
 _DTYPES = ("auto", "float32", "float16", "bfloat16")
+GENERATION_CONFIGS = ("explicit", "model")  # where decoding settings come from (see generation_settings)
 
 
 @dataclasses.dataclass
@@ -56,6 +61,9 @@ class TranslationConfig:
     # extra options: transformers' generate() kwargs, or vllm.SamplingParams fields (backend-specific)
     generate_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
     engine_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)  # extra vllm.LLM(...) options
+    # extra apply_chat_template variables, over the per-family defaults (see chat_template_kwargs)
+    chat_template_kwargs: dict[str, Any] = dataclasses.field(default_factory=dict)
+    generation_config: str = "explicit"  # explicit: generation_settings(); model: the checkpoint's defaults
 
     def __post_init__(self) -> None:
         if self.backend == "auto":
@@ -68,6 +76,42 @@ class TranslationConfig:
             raise ValueError(f"dtype {self.dtype!r} not in {_DTYPES}")
         if self.temperature < 0:
             raise ValueError("temperature must be >= 0")
+        if self.generation_config not in GENERATION_CONFIGS:
+            raise ValueError(f"generation_config {self.generation_config!r} not in {GENERATION_CONFIGS}")
+        if not isinstance(self.chat_template_kwargs, dict):
+            raise ValueError("chat_template_kwargs must be a mapping (a JSON object on the command line)")
+
+
+def chat_template_kwargs(chat_template: Any, given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Variables for ``apply_chat_template`` (vLLM: ``chat_template_kwargs``) for a tokenizer's template.
+
+    Per-family defaults, then ``given`` on top: a template that reads ``enable_thinking`` (Qwen3 and
+    other hybrid thinking models) gets ``enable_thinking=False``, since their templates think unless told
+    not to, and the reasoning would eat ``max_new_tokens`` before any translation appears.
+    """
+    text = chat_template if isinstance(chat_template, str) else str(chat_template or "")
+    defaults = {"enable_thinking": False} if "enable_thinking" in text else {}
+    return {**defaults, **(given or {})}
+
+
+def generation_settings(config: TranslationConfig) -> dict[str, Any]:
+    """The decoding settings both backends apply, stated in full (recorded in pipeline.json).
+
+    Greedy at ``temperature == 0``, else plain sampling at that temperature; no top-k/top-p/min-p cut,
+    no repetition, presence or frequency penalty, one beam. With ``generation_config="model"`` only
+    ``max_new_tokens`` is ours and the rest is the checkpoint's (``{"from": "model"}`` is recorded).
+    """
+    if config.generation_config == "model":
+        return {"from": "model", "max_new_tokens": config.max_new_tokens}
+    sample = config.temperature > 0
+    return {"from": "explicit", "do_sample": sample, "temperature": config.temperature if sample else 1.0,
+            "top_p": 1.0, "top_k": None, "min_p": 0.0, "repetition_penalty": 1.0, "presence_penalty": 0.0,
+            "frequency_penalty": 0.0, "num_beams": 1, "max_new_tokens": config.max_new_tokens}
+
+
+# generation_config.json entries that name tokens (kept from the checkpoint in explicit mode); every
+# other entry is a decoding choice, replaced by generation_settings().
+_TOKEN_ENTRIES = ("bos_token_id", "eos_token_id", "pad_token_id", "decoder_start_token_id")
 
 
 class Backend(Protocol):
@@ -165,16 +209,55 @@ class TransformersBackend:
             logger.info("translation device: %s", device)
         self.model = model.to(device).eval()
 
+    def template_kwargs(self) -> dict[str, Any]:
+        return chat_template_kwargs(self.tokenizer.chat_template, self.config.chat_template_kwargs)
+
+    def generation_config(self):
+        """The GenerationConfig passed to ``generate``: in explicit mode the checkpoint's token ids and
+        :func:`generation_settings`, nothing else of its ``generation_config.json``."""
+        cached = getattr(self, "_generation_config", None)
+        if cached is not None:
+            return cached
+        from transformers import GenerationConfig
+
+        own = self.model.generation_config
+        if self.config.generation_config == "model":
+            cached = GenerationConfig(**own.to_dict())
+            cached.max_new_tokens = self.config.max_new_tokens
+            logger.info("translation: the checkpoint's generation defaults %s (--generation-config model)",
+                        {k: v for k, v in cached.to_diff_dict().items() if k not in _TOKEN_ENTRIES})
+        else:
+            settings = generation_settings(self.config)
+            tokens = {k: getattr(own, k, None) for k in _TOKEN_ENTRIES}
+            own_entries = own.to_diff_dict() if hasattr(own, "to_diff_dict") else {}
+            ignored = {k: v for k, v in own_entries.items()
+                       if k not in _TOKEN_ENTRIES and k not in ("transformers_version", "_from_model_config")}
+            if ignored:
+                logger.info("translation: ignoring the checkpoint's generation defaults %s (explicit settings)",
+                            ignored)
+            cached = GenerationConfig(
+                **{k: v for k, v in tokens.items() if v is not None},
+                do_sample=settings["do_sample"], temperature=settings["temperature"], top_p=settings["top_p"],
+                top_k=0 if settings["do_sample"] else 50, min_p=None, repetition_penalty=settings["repetition_penalty"],
+                num_beams=settings["num_beams"], max_new_tokens=settings["max_new_tokens"],
+            )
+            # generate() fills every entry left unset from model.generation_config: make the model's
+            # own config the explicit one, so nothing of the checkpoint's sampling defaults leaks in
+            self.model.generation_config = cached
+        self._generation_config = cached
+        return cached
+
     def encode(self, user_turns: Sequence[str]) -> list[list[int]]:
         """Token ids of each chat prompt (template with the generation prompt; it adds BOS itself)."""
         self.load()
+        kwargs = self.template_kwargs()
         texts = [self.tokenizer.apply_chat_template([{"role": "user", "content": turn}],
-                                                    add_generation_prompt=True, tokenize=False)
+                                                    add_generation_prompt=True, tokenize=False, **kwargs)
                  for turn in user_turns]
         return self.tokenizer(texts, add_special_tokens=False)["input_ids"]
 
     def _end_ids(self) -> set[int]:
-        ids = self.model.generation_config.eos_token_id
+        ids = self.generation_config().eos_token_id
         ids = ids if isinstance(ids, (list, tuple)) else [ids]
         return {i for i in [*ids, self.tokenizer.eos_token_id, self.tokenizer.pad_token_id] if i is not None}
 
@@ -188,12 +271,10 @@ class TransformersBackend:
         width = inputs["input_ids"].shape[1]
         self.prompt_tokens += sum(len(ids) for ids in batch)
         self.padded_positions += width * len(batch) - sum(len(ids) for ids in batch)
-        sampling = ({"do_sample": True, "temperature": self.config.temperature} if self.config.temperature > 0
-                    else {"do_sample": False})
+        generation_config = self.generation_config()
         with torch.inference_mode():
-            out = self.model.generate(**inputs, max_new_tokens=self.config.max_new_tokens,
-                                      pad_token_id=self.tokenizer.pad_token_id, **sampling,
-                                      **self.config.generate_kwargs)
+            out = self.model.generate(**inputs, generation_config=generation_config,
+                                      pad_token_id=self.tokenizer.pad_token_id, **self.config.generate_kwargs)
         ends = self._end_ids()
         rows = []
         for row in out[:, width:].tolist():
@@ -248,13 +329,26 @@ class VllmBackend:
         if self.config.dtype is not None:
             kwargs.setdefault("dtype", self.config.dtype)
         self._llm = vllm.LLM(model=self.config.model, **kwargs)
-        self._params = vllm.SamplingParams(temperature=self.config.temperature,
-                                           max_tokens=self.config.max_new_tokens, **self.config.generate_kwargs)
+        settings = generation_settings(self.config)
+        if settings["from"] == "model":  # vLLM's own reading of the checkpoint's generation_config.json
+            self._params = self._llm.get_default_sampling_params()
+            self._params.max_tokens = self.config.max_new_tokens
+            for key, value in self.config.generate_kwargs.items():
+                setattr(self._params, key, value)
+        else:
+            self._params = vllm.SamplingParams(
+                temperature=settings["temperature"] if settings["do_sample"] else 0.0, top_p=settings["top_p"],
+                top_k=-1, min_p=settings["min_p"], repetition_penalty=settings["repetition_penalty"],
+                presence_penalty=settings["presence_penalty"], frequency_penalty=settings["frequency_penalty"],
+                max_tokens=settings["max_new_tokens"], **self.config.generate_kwargs)
+        self._template_kwargs = chat_template_kwargs(self._llm.get_tokenizer().chat_template,
+                                                     self.config.chat_template_kwargs)
 
     def generate(self, user_turns: Sequence[str]) -> list[str]:
         self.load()
         conversations = [[{"role": "user", "content": turn}] for turn in user_turns]
-        results = self._llm.chat(conversations, sampling_params=self._params, use_tqdm=False)
+        results = self._llm.chat(conversations, sampling_params=self._params, use_tqdm=False,
+                                 chat_template_kwargs=self._template_kwargs)
         return [r.outputs[0].text for r in results]
 
 
@@ -270,6 +364,8 @@ class TranslatedCaptions:
     retried: list[bool]
     cleaned: list[bool]  # clean-up removed chatter (prefix/suffix/quotes/markdown) from the kept attempt
     reused: list[bool]  # the source repeats an earlier one of this call: its translation was reused, not generated
+    # a reasoning block was stripped from the kept attempt: "closed", "unterminated" (None: there was none)
+    reasoning: list[str | None] = dataclasses.field(default_factory=list)
 
 
 def translate_captions(
@@ -279,6 +375,9 @@ def translate_captions(
     """Translate ``sources`` once; retry the rows flagged by :func:`needs_retry` once with the strict
     prompt; return cleaned captions with their final drop reasons. Empty sources are not sent.
 
+    Reasoning blocks (``<think>...</think>``) are stripped before the checks (:func:`strip_reasoning`);
+    an output that was nothing but reasoning is dropped as ``reasoning_only``.
+
     Each distinct source is sent once per attempt and its output shared by the rows that repeat it
     (web captions repeat: stock phrases, product names): the prompts and greedy decoding being the
     same, so would the outputs be.
@@ -287,6 +386,7 @@ def translate_captions(
     quality = quality or TranslationQuality()
     n = len(sources)
     captions, reasons, cleaned = [""] * n, ["empty"] * n, [False] * n
+    reasoning: list[str | None] = [None] * n
     todo = [i for i, s in enumerate(sources) if (s or "").strip()]
     seen: set[str] = set()
     reused = [False] * n
@@ -302,12 +402,14 @@ def translate_captions(
         raw = backend.generate([build_prompt(src, strict=strict, instruction=instruction) for src in distinct])
         if len(raw) != len(distinct):
             raise RuntimeError(f"backend returned {len(raw)} outputs for {len(distinct)} prompts")
-        outs = clean.process_batch({clean.column: list(raw)})[clean.column]
+        answers, thoughts = zip(*(strip_reasoning(r or "") for r in raw), strict=True)
+        outs = clean.process_batch({clean.column: list(answers)})[clean.column]
         drops = quality.drop_reasons({quality.column: outs, quality.source_column: distinct})
-        by_source = {src: (out, reason, out != normalize_caption(r or ""))
-                     for src, out, reason, r in zip(distinct, outs, drops, raw, strict=True)}
+        drops = ["reasoning_only" if t and d == "empty" else d for t, d in zip(thoughts, drops, strict=True)]
+        by_source = {src: (out, reason, out != normalize_caption(a), t)
+                     for src, out, reason, a, t in zip(distinct, outs, drops, answers, thoughts, strict=True)}
         for i in rows:
-            captions[i], reasons[i], cleaned[i] = by_source[sources[i]]
+            captions[i], reasons[i], cleaned[i], reasoning[i] = by_source[sources[i]]
 
     attempt(todo, strict=False)
     first = list(reasons)
@@ -317,7 +419,7 @@ def translate_captions(
     retried = [False] * n
     for i in retry:
         retried[i] = True
-    return TranslatedCaptions(captions, reasons, first, retried, cleaned, reused)
+    return TranslatedCaptions(captions, reasons, first, retried, cleaned, reused, reasoning)
 
 
 def read_prompt(value: str | None) -> str | None:
@@ -330,6 +432,6 @@ def read_prompt(value: str | None) -> str | None:
     return value.strip()
 
 
-__all__ = ["BACKENDS", "TransformersBackend", "TranslatedCaptions", "TranslationConfig",
-           "VllmBackend", "check_backend", "length_sorted_batches", "make_backend", "read_prompt", "register_backend",
-           "translate_captions"]
+__all__ = ["BACKENDS", "GENERATION_CONFIGS", "TransformersBackend", "TranslatedCaptions",
+           "TranslationConfig", "VllmBackend", "chat_template_kwargs", "check_backend", "generation_settings",
+           "length_sorted_batches", "make_backend", "read_prompt", "register_backend", "translate_captions"]

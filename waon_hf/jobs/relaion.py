@@ -20,7 +20,7 @@ from waon_hf.text.normalize import normalize_caption
 
 @dataclasses.dataclass
 class RelaionReadJob(ShardJob):
-    """Read one ReLAION parquet file per shard into our columns (a job for :func:`waon_hf.runner.run_sharded`).
+    """Read one ReLAION parquet file per shard into our columns (a job for :func:`waon_hf.pipeline.runner.run_sharded`).
 
     Rows are kept in file order; ``language`` drops the other languages (reason ``language``); rows
     without a URL or caption are dropped (``no_url``, ``no_caption``); ``takes[index]`` (see

@@ -26,12 +26,13 @@ from waon_hf.pipeline.contract import ShardContext, ShardJob, step_summary
 from waon_hf.stats import Stats
 from waon_hf.steps.dedup import ExactDedup
 from waon_hf.steps.translation_filters import TranslationQuality
-from waon_hf.translate import Backend, TranslationConfig, make_backend, translate_captions
+from waon_hf.translate import Backend, TranslationConfig, generation_settings, make_backend, translate_captions
 
 logger = logging.getLogger(__name__)
 
 CHUNK_COLUMNS = {"caption": pa.string(), "__reason": pa.string(), "__first_reason": pa.string(),
-                  "__retried": pa.bool_(), "__cleaned": pa.bool_(), "__reused": pa.bool_()}
+                  "__retried": pa.bool_(), "__cleaned": pa.bool_(), "__reused": pa.bool_(),
+                  "__reasoning": pa.string()}
 CHUNK_SCHEMA = pa.schema(list(CHUNK_COLUMNS.items()))
 
 
@@ -65,7 +66,10 @@ class TranslateJob(ShardJob):
     def describe(self) -> dict:
         t = self.translation
         config = {"model": t.model, "backend": t.backend, "max_new_tokens": t.max_new_tokens,
-                  "temperature": t.temperature, "custom_prompt": t.instruction is not None}
+                  "temperature": t.temperature, "custom_prompt": t.instruction is not None,
+                  "generation": generation_settings(t), "generate_kwargs": dict(t.generate_kwargs),
+                  "chat_template_kwargs": {"given": dict(t.chat_template_kwargs),
+                                           "default": "enable_thinking=False where the template reads it"}}
         steps = [{"name": "translate", "config": config}, {"name": "clean_translation", "config": {}},
                  {"name": "translation_quality", "config": {f.name: getattr(self.quality, f.name)
                                                             for f in dataclasses.fields(self.quality)}}]
@@ -119,7 +123,8 @@ class TranslateJob(ShardJob):
             sources = table.column("caption_en").slice(start, self.chunk_rows).to_pylist()
             done = translate_captions(sources, self.backend(), config=self.translation, quality=self.quality)
             part = pa.table({"caption": done.captions, "__reason": done.reasons, "__first_reason": done.first_reasons,
-                             "__retried": done.retried, "__cleaned": done.cleaned, "__reused": done.reused},
+                             "__retried": done.retried, "__cleaned": done.cleaned, "__reused": done.reused,
+                             "__reasoning": done.reasoning},
                             schema=CHUNK_SCHEMA)
             write_atomically(paths[k], lambda tmp, part=part: pq.write_table(part, tmp))
         return paths
@@ -135,6 +140,8 @@ class TranslateJob(ShardJob):
             "retry_fixed": sum(1 for r, final in zip(retried, reasons, strict=True) if r and final is None),
             "chatter_removed": sum(result.column("__cleaned").to_pylist()),
             "reused_duplicate_source": sum(result.column("__reused").to_pylist()),
+            **{f"reasoning_{kind}": c for kind, c in sorted(Counter(
+                r for r in result.column("__reasoning").to_pylist() if r).items())},
             **{f"first_{reason}": c for reason, c in sorted(Counter(r for r in first if r).items())},
         })
         drops = Counter(r for r in reasons if r is not None)

@@ -5,12 +5,21 @@ Per-row map steps (run inside a shard, like the filters):
 
 * :class:`ImageSha256` (``sha256``): fills the ``sha256`` column (hex SHA-256 of the stored image
   bytes) where it is missing or null; values the downloader already wrote are kept.
-* :class:`PHashStep` (``phash``): writes ``phash``, imagededup's 64-bit perceptual hash as 16 hex
-  characters (``None`` for a null or undecodable image). The default ``backend="builtin"`` runs
-  imagededup's exact recipe (RGB via RGBA, Lanczos 32x32, grey, 2-D DCT-II, top-left 8x8 >= median of
-  the 63 AC terms) without importing imagededup, whose import pulls in torch (6-7 s and several hundred
-  MB per worker process); the tests check the hex equals ``imagededup.methods.PHash`` on the same
-  images. ``backend="imagededup"`` calls ``PHash().encode_image(image_array=...)`` itself.
+* :class:`PHashStep` (``phash``): writes ``phash``, a 64-bit perceptual hash as 16 hex characters
+  (``None`` for a null or undecodable image), by one of two algorithms (:data:`PHASH_ALGORITHMS`) that
+  give different bits for the same image (typically 1-5 apart, up to ~56 on symmetric images):
+
+  - ``algorithm="imagededup"`` (default): imagededup's PHash. ``backend="builtin"`` runs its exact
+    recipe (RGB via RGBA, Lanczos 32x32, grey, 2-D DCT-II, top-left 8x8 >= median of the 63 AC terms)
+    without importing imagededup, whose import pulls in torch (6-7 s and several hundred MB per worker
+    process); the tests check the hex equals ``imagededup.methods.PHash`` on the same images.
+    ``backend="imagededup"`` calls ``PHash().encode_image(image_array=...)`` itself.
+  - ``algorithm="imagehash"``: ``str(imagehash.phash(img))`` (grey first, then Lanczos 32x32, 8x8 DCT
+    corner > its median), the ``phash`` column of WAON's release.
+
+  The algorithm is part of the step's config, so it is recorded in ``pipeline.json`` and the card;
+  :func:`phash_algorithm_of` reads it back from a dataset folder, and the global steps below refuse to
+  compare hashes of two algorithms (:func:`check_phash_algorithm`).
 
 Global steps (``keep_rows(shard_paths, tmp_dir) -> (iterator of (shard index, kept rows), counts)``,
 the shape of :class:`~waon_hf.steps.dedup.ExactDedup`; shards are read in order, so "first" means
@@ -59,6 +68,53 @@ HASH_LIST_EXTENSIONS = frozenset({".txt", ".tsv", ".csv", ".hashes"})
 
 
 # ------------------------------------------------------------------------------------------ pHash
+PHASH_ALGORITHMS = ("imagededup", "imagehash")
+DEFAULT_PHASH_ALGORITHM = "imagededup"  # what every phash column was before the algorithm was recorded
+
+
+class PHashAlgorithmMismatch(ValueError):
+    """Hashes of two pHash algorithms were about to be compared (their distances mean nothing)."""
+
+
+def check_phash_algorithm(expected: str, found: str | None, what: str) -> None:
+    """Raise :class:`PHashAlgorithmMismatch` when ``found`` (the algorithm of ``what``'s hashes; ``None``:
+    not recorded, nothing to check) is not ``expected``."""
+    if found is not None and found != expected:
+        raise PHashAlgorithmMismatch(
+            f"{what} holds {found} pHashes, but these hashes are {expected}: Hamming distances between two "
+            f"algorithms are meaningless. Hash both with one algorithm (PHashStep(algorithm=...), the "
+            f"phash_algorithm option of the dedup steps)")
+
+
+def _check_algorithm(algorithm: str) -> None:
+    if algorithm not in PHASH_ALGORITHMS:
+        raise ValueError(f"phash algorithm must be one of {PHASH_ALGORITHMS}, got {algorithm!r}")
+
+
+def phash_algorithm_of(folder: str | os.PathLike) -> str | None:
+    """The pHash algorithm recorded in a dataset folder's ``pipeline.json`` (the last stage with a
+    ``phash`` step; a config without ``algorithm`` predates the option: imagededup). ``None`` when the
+    folder has no ``pipeline.json`` or no ``phash`` step (e.g. a dataset made elsewhere)."""
+    import json
+
+    path = Path(folder) / "pipeline.json"
+    if not path.is_file():
+        return None
+    found = None
+    for stage in json.loads(path.read_text(encoding="utf-8")).get("stages", []):
+        for step in stage.get("steps", []):
+            if step.get("name") == "phash":
+                found = (step.get("config") or {}).get("algorithm", DEFAULT_PHASH_ALGORITHM)
+    return found
+
+
+def imagehash_phash_hex(img) -> str:
+    """``str(imagehash.phash(img))``: the pHash of WAON's ``phash`` column (imagehash 4.3.x)."""
+    import imagehash
+
+    return str(imagehash.phash(img))
+
+
 def phash_hex(img) -> str:
     """imagededup's PHash of a PIL image, as its 16-hex-character string, without importing imagededup."""
     from scipy.fftpack import dct  # the DCT imagededup uses; scipy comes with imagededup
@@ -73,16 +129,18 @@ def phash_hex(img) -> str:
 @register
 @dataclasses.dataclass
 class PHashStep(ImageColumnStep, MapStep):
-    """Add ``phash`` (16 hex chars, imagededup PHash) from the ``image`` column; null if none/unreadable."""
+    """Add ``phash`` (16 hex chars, the ``algorithm``'s pHash) from the ``image`` column; null if none/unreadable."""
 
     name = "phash"
     column: str = "image"
     output_column: str = "phash"
-    backend: str = "builtin"  # or "imagededup"
+    backend: str = "builtin"  # imagededup algorithm only: "builtin" (same bits, no torch import) or "imagededup"
+    algorithm: str = DEFAULT_PHASH_ALGORITHM  # "imagededup" or "imagehash" (WAON's column)
 
     def __post_init__(self):
         if self.backend not in ("builtin", "imagededup"):
             raise ValueError(f"phash backend must be 'builtin' or 'imagededup', got {self.backend!r}")
+        _check_algorithm(self.algorithm)
 
     def output_features(self) -> dict[str, Any]:
         return {self.output_column: datasets.Value("string")}
@@ -92,6 +150,8 @@ class PHashStep(ImageColumnStep, MapStep):
 
     @cached_property
     def _cache_encoder(self):
+        if self.algorithm == "imagehash":
+            return imagehash_phash_hex
         if self.backend == "builtin":
             return phash_hex
         from imagededup.methods import PHash as ImagededupPHash
@@ -214,9 +274,11 @@ class NearDupImages(GlobalStep):
     name = "phash_dedup"
     max_distance: int = 4
     column: str = "phash"
+    algorithm: str = DEFAULT_PHASH_ALGORITHM  # that of the column's hashes (recorded; see check_phash_algorithm)
 
     def __post_init__(self):
         _check_distance(self.max_distance)
+        _check_algorithm(self.algorithm)
 
     def keep_rows(self, shard_paths: list[Path], tmp_dir: Path) -> tuple[Iterator[tuple[int, pa.Array]], dict]:
         hashes, valid, offsets = _read_shards(shard_paths, self.column)
@@ -248,10 +310,11 @@ class EvalSet:
 _ITEM_COLUMNS = ("key", "id", "url", "file_name", "filename", "path")
 
 
-def _parquet_eval(path: Path, phash: PHashStep) -> tuple[list[str], list[str]]:
+def _parquet_eval(path: Path, phash: PHashStep, check_stored) -> tuple[list[str], list[str]]:
     names = pq.read_schema(path).names
     item_col = next((c for c in _ITEM_COLUMNS if c in names), None)
     if "phash" in names:
+        check_stored(path)
         columns, hash_col = ["phash"], "phash"
     elif "image" in names:
         columns, hash_col = ["image"], "image"
@@ -264,11 +327,17 @@ def _parquet_eval(path: Path, phash: PHashStep) -> tuple[list[str], list[str]]:
     return hashes, [str(i) for i in items]
 
 
-def _hash_list_eval(path: Path) -> tuple[list[str], list[str]]:
+_ALGORITHM_LINE = re.compile(r"^#\s*phash[_ ]algorithm\s*[:=]\s*(\S+)", re.IGNORECASE)
+
+
+def _hash_list_eval(path: Path, algorithm: str) -> tuple[list[str], list[str]]:
     hashes, items = [], []
     with open(path, encoding="utf-8") as f:
         for number, line in enumerate(f, start=1):
             line = line.strip()
+            declared = _ALGORITHM_LINE.match(line)
+            if declared:
+                check_phash_algorithm(algorithm, declared.group(1).lower(), f"hash list {path}")
             if not line or line.startswith("#"):
                 continue
             fields = line.replace(",", " ").replace("\t", " ").split(None, 1)
@@ -282,9 +351,26 @@ def _hash_list_eval(path: Path) -> tuple[list[str], list[str]]:
 def load_eval_hashes(paths: Sequence[str | os.PathLike], phash: PHashStep | None = None) -> EvalSet:
     """pHashes of evaluation sets: image folders (searched recursively; parquet files in them are
     read too), parquet files with a ``phash`` or ``image`` column, or hash lists (``.txt``/``.csv``:
-    one 16-hex hash per line, optionally followed by an item name). Unreadable images are skipped
-    with a warning."""
+    one 16-hex hash per line, optionally followed by an item name, and optionally a
+    ``# phash_algorithm: imagehash`` line). Images are hashed with ``phash`` (default: imagededup);
+    stored hashes whose recorded algorithm differs raise :class:`PHashAlgorithmMismatch`. Unreadable
+    images are skipped with a warning."""
     phash = phash or PHashStep()
+
+    def check_stored(parquet: Path, root: Path | None = None) -> None:
+        """A parquet's stored hashes: their algorithm is that of the dataset folder holding it (the
+        nearest ``pipeline.json`` up to ``root``, the folder given; a lone file: its folder, or the
+        one above ``data/``)."""
+        folders = [parquet.parent] + ([parquet.parent.parent] if parquet.parent.name == "data" else [])
+        if root is not None:
+            folders = [f for f in parquet.parents if f == root or root in f.parents]
+        for folder in folders:
+            recorded = phash_algorithm_of(folder)
+            if recorded is not None:
+                check_phash_algorithm(phash.algorithm, recorded, f"evaluation set {folder}")
+                return
+        logger.warning("evaluation set %s: no pipeline.json records its pHash algorithm; assuming %s",
+                       parquet, phash.algorithm)
     all_hashes: list[str | None] = []
     sources: list[str] = []
     items: list[str] = []
@@ -297,18 +383,20 @@ def load_eval_hashes(paths: Sequence[str | os.PathLike], phash: PHashStep | None
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file())
+            # hidden folders hold a run's work files (.waon/shards: the same rows again), not the set
+            files = sorted(p for p in path.rglob("*") if p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
             images = [p for p in files if p.suffix.lower() in IMAGE_EXTENSIONS]
             if images:
                 add(path, [phash.hash_value({"bytes": None, "path": str(p)}) for p in images],
                     [str(p.relative_to(path)) for p in images])
             for p in files:
                 if p.suffix.lower() == ".parquet":
-                    add(p, *_parquet_eval(p, phash))
+                    add(p, *_parquet_eval(p, phash, lambda f, root=path: check_stored(f, root)))
         elif path.suffix.lower() == ".parquet":
-            add(path, *_parquet_eval(path, phash))
+            add(path, *_parquet_eval(path, phash, check_stored))
         elif path.suffix.lower() in HASH_LIST_EXTENSIONS:
-            add(path, *_hash_list_eval(path))
+            add(path, *_hash_list_eval(path, phash.algorithm))
         elif path.suffix.lower() in IMAGE_EXTENSIONS:
             add(path.parent, [phash.hash_value({"bytes": None, "path": str(path)})], [path.name])
         else:
@@ -332,6 +420,10 @@ class Decontaminate(GlobalStep):
     (``.csv``, else JSON) lists every dropped row: shard index and file, row number, the
     ``key_columns`` present (default ``url``), its pHash, the closest evaluation item and the
     distance. Rows without a valid ``phash`` are kept.
+
+    ``algorithm`` is that of the training rows' ``phash``: evaluation images are hashed with it, and
+    evaluation hashes recorded with another algorithm (``pipeline.json`` of a dataset folder, a
+    ``# phash_algorithm: NAME`` line of a hash list) are refused (:class:`PHashAlgorithmMismatch`).
     """
 
     name = "decontaminate"
@@ -340,16 +432,18 @@ class Decontaminate(GlobalStep):
     report: str | None = None
     column: str = "phash"
     key_columns: tuple[str, ...] = ("url",)
+    algorithm: str = DEFAULT_PHASH_ALGORITHM
 
     def __post_init__(self):
         _check_distance(self.max_distance)
+        _check_algorithm(self.algorithm)
         self.against = (self.against,) if isinstance(self.against, (str, os.PathLike)) else tuple(self.against)
         self.key_columns = tuple(self.key_columns)
 
     def keep_rows(self, shard_paths: list[Path], tmp_dir: Path) -> tuple[Iterator[tuple[int, pa.Array]], dict]:
         if not self.against:
             raise ValueError("decontaminate: give at least one evaluation set in 'against'")
-        evals = load_eval_hashes(self.against)
+        evals = load_eval_hashes(self.against, PHashStep(algorithm=self.algorithm))
         logger.info("decontaminate: %d evaluation hashes from %d source(s)", len(evals), len(self.against))
         keep_parts, matches, n_in = [], [], 0
         offsets = [0]

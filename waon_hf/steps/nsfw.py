@@ -17,9 +17,28 @@ Backends (:data:`NSFW_BACKENDS`)
         the 0-255 scale, NHWC float32.
     ``transformers``
         Any image-classification model (Hub id or local path in ``model``), loaded with
-        ``AutoImageProcessor`` / ``AutoModelForImageClassification``; ``punsafe`` is the probability
-        of the class whose name matches ``label`` (case-insensitive, against ``config.id2label``):
-        softmax over the logits, or a sigmoid for ``problem_type == "multi_label_classification"``.
+        ``AutoImageProcessor`` / ``AutoModelForImageClassification``. ``punsafe`` is the probability
+        that the image is in one of the unsafe classes (names matched case-insensitively against
+        ``config.id2label``, see :func:`unsafe_label_ids`):
+
+        * ``unsafe_labels`` names them, e.g. ``("porn", "hentai", "sexy")`` for the five-class
+          ``drawings, hentai, neutral, porn, sexy`` layout (GantMan's classes, common on the Hub):
+          ``punsafe`` is the sum of their softmax probabilities;
+        * without it, the known binary layouts are detected: ``nsfw``/``normal`` (e.g.
+          Falconsai/nsfw_image_detection), ``unsafe``/``safe``, and any other two-class model with a
+          class named ``nsfw`` or ``unsafe`` (``NSFW``/``SFW``); ``label`` names a single class
+          instead (the old option);
+        * a model matching none of these fails before scoring, with its labels listed.
+
+        Softmax over the logits; for ``problem_type == "multi_label_classification"`` each class has its
+        own sigmoid and ``punsafe`` is the probability that any unsafe class is on, ``1 - prod(1 - p)``.
+
+    ``laion_clip``
+        LAION's CLIP-based NSFW detector, the model WAON filtered with: CLIP ViT-B/32 image embeddings
+        through LAION's small Keras MLP (:mod:`waon_hf.steps.laion_nsfw`, read without TensorFlow).
+        ``model`` is the head (default: LAION's release zip by URL; a local zip/SavedModel/.npz, an
+        URL, or ``hf://<repo>/<file>``), ``clip_model`` the CLIP checkpoint (default
+        ``openai/clip-vit-base-patch32``).
 
 Models load lazily, once per process (a module-level cache keyed by the step's model options), and
 never travel in pickles. A model that fails to load raises an error naming the backend, the model
@@ -33,7 +52,7 @@ import io
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import datasets
@@ -131,10 +150,46 @@ def _bundled_opennsfw_path() -> str:
 
 
 # --------------------------------------------------------------------------- transformers backend
-class TransformersScorer:
-    """An image-classification model; the score is the probability of the class named ``label``."""
+#: binary layouts recognised without ``unsafe_labels``: the set of (lower-cased) labels -> the unsafe one
+KNOWN_BINARY_LAYOUTS: dict[frozenset[str], str] = {
+    frozenset({"nsfw", "normal"}): "nsfw",
+    frozenset({"unsafe", "safe"}): "unsafe",
+}
 
-    def __init__(self, model: str | None, label: str, device: str):
+
+def unsafe_label_ids(id2label: dict, unsafe_labels: Sequence[str] = (), label: str | None = None,
+                     model: str = "the model") -> list[int]:
+    """Class indices whose probabilities make ``punsafe`` (see the ``transformers`` backend above).
+
+    Raises ``ValueError`` listing the model's labels when a named label is missing or, with nothing
+    named, the layout is not one of :data:`KNOWN_BINARY_LAYOUTS`.
+    """
+    names = {int(k): str(v) for k, v in (id2label or {}).items()}
+    by_name = {v.lower(): k for k, v in names.items()}
+    listed = sorted(names.values())
+    if unsafe_labels:
+        missing = [w for w in unsafe_labels if w.lower() not in by_name]
+        if missing:
+            raise ValueError(f"model {model!r} has no label(s) {missing}; its labels: {listed}")
+        return sorted({by_name[w.lower()] for w in unsafe_labels})
+    if label is not None:
+        if label.lower() not in by_name:
+            raise ValueError(f"model {model!r} has no label {label!r}; its labels: {listed}")
+        return [by_name[label.lower()]]
+    unsafe = KNOWN_BINARY_LAYOUTS.get(frozenset(by_name))
+    if unsafe is None and len(by_name) == 2:  # another two-class model with an "nsfw" or "unsafe" class (NSFW/SFW)
+        unsafe = next((w for w in ("nsfw", "unsafe") if w in by_name), None)
+    if unsafe is None:
+        known = ", ".join("/".join(sorted(k, key=lambda n: n != v)) for k, v in KNOWN_BINARY_LAYOUTS.items())
+        raise ValueError(f"model {model!r} has labels {listed}, not a known binary layout ({known}): name its "
+                         "unsafe classes with unsafe_labels (waon score --nsfw-unsafe-labels, e.g. porn,hentai,sexy)")
+    return [by_name[unsafe]]
+
+
+class TransformersScorer:
+    """An image-classification model; the score is the probability of its unsafe classes."""
+
+    def __init__(self, model: str | None, unsafe_labels: Sequence[str], label: str | None, device: str):
         if not model:
             raise ValueError("nsfw backend 'transformers' needs model= (a Hub id or a local path)")
         try:
@@ -148,19 +203,18 @@ class TransformersScorer:
                                  f"{type(e).__name__}: {e}") from e
         self.torch = torch
         self.device = device
-        id2label = {int(k): str(v) for k, v in (self.model.config.id2label or {}).items()}
-        matches = [i for i, name in id2label.items() if name.lower() == label.lower()]
-        if not matches:
-            raise ValueError(f"model {model!r} has no label {label!r}; its labels: {sorted(id2label.values())}")
-        self.index = matches[0]
+        self.indices = unsafe_label_ids(self.model.config.id2label, unsafe_labels, label, model)
         self.multi_label = getattr(self.model.config, "problem_type", None) == "multi_label_classification"
 
     def __call__(self, images: list[Image.Image]) -> np.ndarray:
         inputs = self.processor(images=images, return_tensors="pt").to(self.device)
         with self.torch.inference_mode():
             logits = self.model(**inputs).logits.float()
-        probs = logits.sigmoid() if self.multi_label else logits.softmax(dim=-1)
-        return probs[:, self.index].cpu().numpy().astype(np.float32)
+        if self.multi_label:  # independent classes: P(any unsafe class)
+            punsafe = 1 - (1 - logits.sigmoid()[:, self.indices]).prod(dim=-1)
+        else:
+            punsafe = logits.softmax(dim=-1)[:, self.indices].sum(dim=-1)
+        return punsafe.cpu().numpy().astype(np.float32)
 
 
 Scorer = Callable[[list[Image.Image]], np.ndarray]
@@ -168,8 +222,15 @@ Scorer = Callable[[list[Image.Image]], np.ndarray]
 #: backend name -> factory(step) -> scorer (a list of RGB PIL images -> float32 NSFW probabilities)
 NSFW_BACKENDS: dict[str, Callable[[NsfwScore], Scorer]] = {
     "opennsfw": lambda step: OpenNsfwScorer(step.model, step.device),
-    "transformers": lambda step: TransformersScorer(step.model, step.label, step.device),
+    "transformers": lambda step: TransformersScorer(step.model, step.unsafe_labels, step.label, step.device),
+    "laion_clip": lambda step: _laion_scorer(step),
 }
+
+
+def _laion_scorer(step: NsfwScore) -> Scorer:
+    from waon_hf.steps.laion_nsfw import LaionClipScorer
+
+    return LaionClipScorer(step.model, step.clip_model, step.device)
 
 _SCORERS: dict[tuple, Scorer] = {}
 _SCORERS_LOCK = threading.Lock()
@@ -179,7 +240,9 @@ def load_scorer(step: NsfwScore) -> Scorer:
     """The scorer for a step's options, loaded once per process."""
     if step.backend not in NSFW_BACKENDS:
         raise ValueError(f"unknown nsfw backend {step.backend!r}; known: {', '.join(sorted(NSFW_BACKENDS))}")
-    key = (step.backend, step.model, step.label.lower() if step.backend == "transformers" else None, step.device)
+    key = (step.backend, step.model, step.clip_model, step.device,
+           (tuple(w.lower() for w in step.unsafe_labels), (step.label or "").lower()) if step.backend == "transformers"
+           else None)
     with _SCORERS_LOCK:
         if key not in _SCORERS:
             _SCORERS[key] = NSFW_BACKENDS[step.backend](step)
@@ -195,7 +258,9 @@ class NsfwScore(ImageColumnStep, MapStep):
     name = "nsfw_score"
     backend: str = "opennsfw"
     model: str | None = None
-    label: str = "nsfw"
+    unsafe_labels: tuple[str, ...] = ()  # transformers: the classes summed into punsafe (see the module doc)
+    label: str | None = None  # transformers: one unsafe class (unsafe_labels names several)
+    clip_model: str | None = None  # laion_clip: the CLIP checkpoint (default openai/clip-vit-base-patch32)
     batch_size: int = 32
     device: str = "cpu"
     image_column: str = "image"
@@ -205,6 +270,27 @@ class NsfwScore(ImageColumnStep, MapStep):
             raise ValueError(f"unknown nsfw backend {self.backend!r}; known: {', '.join(sorted(NSFW_BACKENDS))}")
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+        if isinstance(self.unsafe_labels, str):  # "porn,hentai,sexy"
+            self.unsafe_labels = tuple(w.strip() for w in self.unsafe_labels.split(",") if w.strip())
+        self.unsafe_labels = tuple(self.unsafe_labels)
+        if self.clip_model and self.backend != "laion_clip":
+            raise ValueError("clip_model applies to the laion_clip backend")
+        if self.unsafe_labels and self.backend != "transformers":
+            raise ValueError("unsafe_labels applies to the transformers backend (image-classification models)")
+
+    def check_labels(self) -> None:
+        """Fail before any shard runs when the classifier's labels do not give a ``punsafe`` (reads only
+        the model's config, not its weights); other backends have nothing to check."""
+        if self.backend != "transformers" or not self.model:
+            return
+        from transformers import AutoConfig
+
+        try:
+            config = AutoConfig.from_pretrained(self.model)
+        except Exception as e:  # the scorer's load reports it with the backend's wording
+            logger.debug("nsfw: cannot read the config of %s before scoring: %s", self.model, e)
+            return
+        unsafe_label_ids(config.id2label, self.unsafe_labels, self.label, self.model)
 
     @property
     def column(self) -> str:  # what ImageColumnStep reads

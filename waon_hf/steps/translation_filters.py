@@ -3,6 +3,7 @@
 llm-jp-clip translated ReLAION-2B-en captions with gemma-2-9b-it through text2dataset, which did no
 cleaning. The known defects, and what handles each here:
 
+* reasoning blocks of thinking models (``<think>...</think>``, also unterminated): :func:`strip_reasoning`;
 * chatty wrappers ("Here is the translation:", "Please let me know if you have any questions.",
   ``（注：...）`` notes, quotes around the whole output, markdown): :func:`clean_translation` /
   :class:`CleanTranslation` strip them, keeping the translation;
@@ -100,17 +101,50 @@ _WRAPPING_QUOTES: list[re.Pattern] = [re.compile(p, re.DOTALL) for p in (
 )]
 
 
+# Reasoning blocks of "thinking" models (Qwen3, DeepSeek-R1 style). ``<think>`` is an ordinary added
+# token in these tokenizers, not a special one, so ``decode(skip_special_tokens=True)`` keeps it.
+_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
+_THINK_CLOSE = "</think>"
+_THINK_OPEN = "<think>"
+
+
+def strip_reasoning(text: str) -> tuple[str, str | None]:
+    """Remove reasoning blocks from one model output: ``(text, status)``.
+
+    * every ``<think>...</think>`` block (status ``"closed"``);
+    * a ``</think>`` without its opening tag (templates that open the block in the prompt): everything
+      up to the last ``</think>`` (``"closed"``);
+    * an unterminated ``<think>`` (the reasoning ran past ``max_new_tokens``): everything from it to the
+      end (``"unterminated"``).
+
+    ``status`` is ``None`` when the output had no reasoning marker.
+    """
+    status = None
+    if _THINK_OPEN in text or _THINK_CLOSE in text:
+        stripped = _THINK_BLOCK.sub("", text)
+        status = "closed" if stripped != text else None
+        text = stripped
+        if _THINK_CLOSE in text:
+            text = text.rsplit(_THINK_CLOSE, 1)[1]
+            status = "closed"
+        if _THINK_OPEN in text:
+            text = text.split(_THINK_OPEN, 1)[0]
+            status = "unterminated"
+    return text.strip(), status
+
+
 def clean_translation(text: str) -> str:
     """Strip chatty wrappers from one model output; returns the translation, whitespace-normalised.
 
-    Applies, until nothing changes: the markdown table (``**``, ``__``, backticks), the prefix table
+    Reasoning blocks go first (:func:`strip_reasoning`). Then applies, until nothing changes: the
+    markdown table (``**``, ``__``, backticks), the prefix table
     ("Here is the translation:", "Translation:", "翻訳:", "以下が翻訳です。", a leading ``- ``), the
     suffix table ("Please let me know ...", "I hope this helps!", "他に質問があればお知らせください。",
     a closing ``（注：...）`` or a ``Note:`` line), and quotes wrapping the whole output (「」 『』 "" “” '' ‘’).
     Ends with :func:`normalize_caption` (NFKC, one space per whitespace run). An output that is all
     wrapper becomes ``""`` (``empty`` for :func:`classify_translation`).
     """
-    text = unicodedata.normalize("NFKC", text).strip()
+    text = unicodedata.normalize("NFKC", strip_reasoning(text)[0]).strip()
     for pattern, repl in _MARKDOWN:
         text = pattern.sub(repl, text)
     while True:

@@ -187,3 +187,91 @@ def build_tiny_causal_lm(out_dir: str | Path, seed: int = 0, *, config: dict | N
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return str(out)
+
+
+# --- a tiny causal LM whose greedy continuation is fixed (replicas of real chat formats) ----------
+
+def build_tiny_chain_lm(out_dir: str | Path, *, chat_template: str, chain: dict[str, str],
+                        constant: dict[str, float] | None = None, special_tokens: tuple[str, ...] = (),
+                        plain_tokens: tuple[str, ...] = (), eos_token: str, pad_token: str,
+                        bos_token: str | None = None, generation_config: dict | None = None) -> str:
+    """Build, save and return the folder of a Llama-architecture LM whose next token depends only on
+    the current one, so its greedy output is known in advance (a stand-in for a real model's answer).
+
+    * ``chain`` maps a token to the token that follows it (``{"\\n": "<think>", "<think>": ...}``); a
+      token absent from ``chain`` is followed by ``eos_token``.
+    * ``constant`` instead gives every step the same logits (``{"猫": 1.0, "犬": 0.99}``, the rest 0):
+      a small margin that a repetition penalty flips, which is how a checkpoint's sampling defaults
+      become visible in a greedy test.
+    * ``special_tokens`` are added as special (skipped by ``decode(skip_special_tokens=True)``),
+      ``plain_tokens`` as added tokens that are not special (Qwen3's ``<think>``); every token named
+      in ``chain``/``constant`` must be one of them, or the eos/pad/bos token.
+    * ``generation_config`` is saved as the checkpoint's ``generation_config.json`` (the real model's
+      facts: sampling defaults, penalties); eos and pad ids are filled in.
+
+    How: the hidden size equals the vocabulary size, each token embeds as its one-hot vector, every
+    attention and MLP output projection is zero (the residual stream stays the embedding), and the
+    untied output head is the transition matrix. No weight is random; the files depend only on the
+    arguments.
+    """
+    import torch
+    from tokenizers import AddedToken, Tokenizer, decoders, normalizers, trainers
+    from tokenizers.models import BPE
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    named = {eos_token, pad_token, *([bos_token] if bos_token else [])}
+    tok = Tokenizer(BPE(unk_token="<unk>", byte_fallback=True, fuse_unk=True))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " "), decoders.ByteFallback(), decoders.Fuse()])
+    specials = list(dict.fromkeys(["<unk>", *sorted(named), *special_tokens]))
+    trainer = trainers.BpeTrainer(vocab_size=len(specials) + 256 + 40, show_progress=False,
+                                  special_tokens=[*specials, *BYTE_TOKENS])
+    tok.train_from_iterator(CAUSAL_TRAINING_LINES[:6], trainer=trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in plain_tokens])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token=bos_token, eos_token=eos_token, unk_token="<unk>", pad_token=pad_token,
+        additional_special_tokens=[t for t in special_tokens if t not in named], chat_template=chat_template,
+        padding_side="left",
+    )
+    vocab = len(tokenizer)
+
+    def tid(token: str) -> int:
+        i = tokenizer.convert_tokens_to_ids(token)
+        if i is None or i == tokenizer.unk_token_id or tokenizer.convert_ids_to_tokens(i) != token:
+            raise ValueError(f"{token!r} is not a single token of the tiny vocabulary")
+        return i
+
+    eos = tid(eos_token)
+    config = LlamaConfig(hidden_size=vocab, intermediate_size=8, num_hidden_layers=1, num_attention_heads=1,
+                         num_key_value_heads=1, head_dim=vocab, max_position_embeddings=1024,
+                         tie_word_embeddings=False, vocab_size=vocab, pad_token_id=tid(pad_token),
+                         bos_token_id=tid(bos_token) if bos_token else None, eos_token_id=eos, rms_norm_eps=1e-12)
+    model = LlamaForCausalLM(config).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.model.embed_tokens.weight.copy_(torch.eye(vocab))
+        model.model.norm.weight.fill_(1.0)
+        for layer in model.model.layers:
+            layer.input_layernorm.weight.fill_(1.0)
+            layer.post_attention_layernorm.weight.fill_(1.0)
+        # RMSNorm turns the one-hot e_t into sqrt(vocab) * e_t: divide the head by it
+        scale = 1.0 / vocab ** 0.5
+        head = torch.zeros(vocab, vocab)
+        if constant:
+            for token, logit in constant.items():
+                head[tid(token), :] = logit * scale
+        else:
+            head[eos, :] = 10.0 * scale
+            for token, nxt in chain.items():
+                head[:, tid(token)] = 0.0
+                head[tid(nxt), tid(token)] = 10.0 * scale
+        model.lm_head.weight.copy_(head)
+    gen = {k: v for k, v in (generation_config or {}).items() if k not in ("eos_token_id", "pad_token_id",
+                                                                           "bos_token_id", "transformers_version")}
+    model.generation_config = GenerationConfig(**gen, eos_token_id=eos, pad_token_id=tid(pad_token))
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return str(out)
