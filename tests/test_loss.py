@@ -36,21 +36,21 @@ def test_single_process_matches_definition():
     assert got.item() == pytest.approx(expected, rel=1e-12)
 
 
-def test_single_process_matches_siglip2_model(tmp_path):
+@pytest.mark.parametrize("family", ["naflex", "fixres", "siglip"])
+def test_single_process_matches_the_models_own_loss(family, tiny_model_dir):
+    """``Siglip2Model`` (NaFlex) and ``SiglipModel`` (FixRes SigLIP2, SigLIP 1) with ``return_loss=True``."""
     pytest.importorskip("transformers")
     from PIL import Image
     from transformers import AutoModel, AutoProcessor
 
-    from waon_hf.testing.tiny_models import build_tiny_siglip2
-
-    model_dir = build_tiny_siglip2(tmp_path / "tiny", seed=0)
+    model_dir = tiny_model_dir(family)
     model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
     processor = AutoProcessor.from_pretrained(model_dir, local_files_only=True)
     images = [Image.new("RGB", (32 + 16 * k, 48), (40 * k, 200 - 30 * k, 90)) for k in range(4)]
     texts = ["赤い花", "青い空と海", "猫が寝ている", "富士山"]
-    batch = processor(
-        text=texts, images=images, padding="max_length", max_length=16, max_num_patches=64, return_tensors="pt"
-    )
+    extra = {"max_num_patches": 64} if family == "naflex" else {}
+    batch = processor(text=texts, images=images, padding="max_length", max_length=16, return_tensors="pt", **extra)
+    batch.pop("attention_mask", None)
     with torch.no_grad():
         out = model(**batch, return_loss=True)
         ours = SigmoidLoss()(out.image_embeds, out.text_embeds, model.logit_scale, model.logit_bias)
