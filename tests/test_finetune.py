@@ -205,7 +205,8 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_processes_train_like_one_process_with_the_concatenated_batch(data, tmp_path):
+@pytest.mark.parametrize("exchange", ["all_gather", "ring"])
+def test_two_processes_train_like_one_process_with_the_concatenated_batch(data, tmp_path, exchange):
     """DDP on 2 CPU processes (gloo), 4 pairs each, follows the single process with 8: same rows per step
     (accelerate hands consecutive batches of the shared permutation to the ranks) and the loss sees
     every rank's negatives. ``--cpu --num_processes 2`` would silently run one process, hence ``--multi_gpu``
@@ -217,7 +218,7 @@ def test_two_processes_train_like_one_process_with_the_concatenated_batch(data, 
     os.environ["ACCELERATE_USE_CPU"] = "true"
     try:
         args = _args(data, tmp_path / "two", "clean", "--max-steps", "3", "--report-to", "none",
-                     "--checkpointing-steps", "2")
+                     "--checkpointing-steps", "2", "--loss-exchange", exchange)
         args[args.index("--batch-size") + 1] = "4"
         two = _train(args, launcher)
     finally:

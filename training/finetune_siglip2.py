@@ -38,7 +38,7 @@ from waon_hf.training import checkpoints as ckpt
 from waon_hf.training.data import SiglipCollator, batch_rows, load_pairs, make_train_loader, model_inputs
 from waon_hf.training.evaluation import evaluate_zeroshot, flat_metrics, headline_metric, parse_eval_bench
 from waon_hf.training.family import model_family, resolve_wrap_classes
-from waon_hf.training.loss import SigmoidLoss
+from waon_hf.training.loss import EXCHANGES, SigmoidLoss
 from waon_hf.training.model import ContrastiveSiglip, freeze_tower, load_model_and_processor
 from waon_hf.training.optim import build_optimizer, build_scheduler, clamp_warmup
 
@@ -62,6 +62,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 500
     max_grad_norm: float = 1.0
+    loss_exchange: str = "all_gather"
     mixed_precision: str = "auto"
     gradient_checkpointing: bool = False
     freeze: str | None = None
@@ -104,6 +105,9 @@ def parse_args(argv: list[str] | None = None) -> TrainConfig:
     p.add_argument("--weight-decay", type=float, default=d.weight_decay)
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
     p.add_argument("--max-grad-norm", type=float, default=d.max_grad_norm, help="0 disables clipping")
+    p.add_argument("--loss-exchange", default=d.loss_exchange, choices=EXCHANGES,
+                   help="how the ranks share text embeddings for the loss: all_gather (one collective) or ring "
+                   "(neighbour exchanges, two blocks in memory); same loss and gradients")
     p.add_argument("--mixed-precision", default=d.mixed_precision, choices=("auto", "no", "fp16", "bf16"),
                    help="auto: accelerate's launch setting if any, else bf16 on a GPU and no on a CPU")
     p.add_argument("--gradient-checkpointing", action="store_true")
@@ -394,7 +398,8 @@ def main(argv: list[str] | None = None) -> dict:
         ds, collate, batch_size=cfg.batch_size, seed=cfg.seed, num_workers=cfg.num_workers,
         streaming=cfg.streaming, rank=accelerator.process_index, world_size=accelerator.num_processes,
         shuffle_buffer=cfg.shuffle_buffer)
-    module = ContrastiveSiglip(model, SigmoidLoss(accelerator.process_index, accelerator.num_processes))
+    module = ContrastiveSiglip(model, SigmoidLoss(accelerator.process_index, accelerator.num_processes,
+                                                  exchange=cfg.loss_exchange))
     optimizer = build_optimizer(module, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     warmup = clamp_warmup(cfg.warmup_steps, cfg.max_steps)
     # A prepared scheduler steps once per process at each optimizer step (accelerate's convention),
