@@ -378,26 +378,19 @@ def finish(run: Run) -> dict:
     return summary
 
 
-def main(argv: list[str] | None = None) -> dict:
-    cfg = parse_args(argv)
-    out = Path(cfg.output_dir)
-    accelerator = build_accelerator(cfg)
-    set_seed(cfg.seed)
-    benchmarks = None  # evaluation data first: a bad benchmark spec fails before any training
-    if cfg.eval_bench and accelerator.is_main_process:
-        from waon_hf.eval.zeroshot import load_benchmarks
-
-        benchmarks = load_benchmarks(parse_eval_bench(cfg.eval_bench))
-    model, processor, family = load_for_training(cfg, accelerator)
-
+def build_loader(cfg: TrainConfig, accelerator: Accelerator, processor, family):
     with accelerator.main_process_first():  # one rank fills the datasets cache, the others read it
         ds = load_pairs(cfg.train_data, split=cfg.split, streaming=cfg.streaming, image_column=cfg.image_column,
                         caption_column=cfg.caption_column)
     collate = SiglipCollator(processor, family, image_column=cfg.image_column, caption_column=cfg.caption_column)
-    loader, set_data_epoch = make_train_loader(
-        ds, collate, batch_size=cfg.batch_size, seed=cfg.seed, num_workers=cfg.num_workers,
-        streaming=cfg.streaming, rank=accelerator.process_index, world_size=accelerator.num_processes,
-        shuffle_buffer=cfg.shuffle_buffer)
+    return make_train_loader(ds, collate, batch_size=cfg.batch_size, seed=cfg.seed, num_workers=cfg.num_workers,
+                             streaming=cfg.streaming, rank=accelerator.process_index,
+                             world_size=accelerator.num_processes, shuffle_buffer=cfg.shuffle_buffer)
+
+
+def prepare_run(cfg: TrainConfig, accelerator: Accelerator, model, processor, family, benchmarks) -> Run:
+    """Data, loss, optimizer and schedule, prepared by accelerate; restored from a checkpoint when resuming."""
+    loader, set_data_epoch = build_loader(cfg, accelerator, processor, family)
     module = ContrastiveSiglip(model, SigmoidLoss(accelerator.process_index, accelerator.num_processes,
                                                   exchange=cfg.loss_exchange))
     optimizer = build_optimizer(module, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
@@ -412,25 +405,43 @@ def main(argv: list[str] | None = None) -> dict:
         module, optimizer, loader, scheduler = accelerator.prepare(module, optimizer, loader, scheduler)
     state = ckpt.TrainerState()
     accelerator.register_for_checkpointing(state)
-    resume = ckpt.resolve_resume(cfg.resume_from_checkpoint, out)
+    resume = ckpt.resolve_resume(cfg.resume_from_checkpoint, cfg.output_dir)
     if resume is not None:
         accelerator.load_state(str(resume))
         logger.info("resumed from %s at step %d (epoch %d, batch %d)", resume, state.step, state.epoch,
                     state.batches_in_epoch)
+    return Run(cfg, accelerator, module, optimizer, scheduler, loader, set_data_epoch, processor, family, benchmarks,
+               state, stop_at=min(cfg.max_steps, cfg.stop_at_step or cfg.max_steps), warmup_steps=warmup,
+               skipped=Counter(state.skipped), last_eval_step=state.step if resume is not None else -1)
+
+
+def open_train_log(run: Run) -> None:
+    """``train_log.jsonl`` on the main process, without the steps after the checkpoint (they are redone)."""
+    run.out.mkdir(parents=True, exist_ok=True)
+    if run.accelerator.is_main_process:
+        ckpt.truncate_log(run.out / "train_log.jsonl", run.state.step)
+        run.train_log = (run.out / "train_log.jsonl").open("a", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    cfg = parse_args(argv)
+    accelerator = build_accelerator(cfg)
+    set_seed(cfg.seed)
+    benchmarks = None  # evaluation data first: a bad benchmark spec fails before any training
+    if cfg.eval_bench and accelerator.is_main_process:
+        from waon_hf.eval.zeroshot import load_benchmarks
+
+        benchmarks = load_benchmarks(parse_eval_bench(cfg.eval_bench))
+    model, processor, family = load_for_training(cfg, accelerator)
+    run = prepare_run(cfg, accelerator, model, processor, family, benchmarks)
     if cfg.report_to != "none":
         accelerator.init_trackers("finetune_siglip2", config={k: (v if isinstance(v, int | float | str | bool)
                                                                   else str(v)) for k, v in asdict(cfg).items()})
-    run = Run(cfg, accelerator, module, optimizer, scheduler, loader, set_data_epoch, processor, family, benchmarks,
-              state, stop_at=min(cfg.max_steps, cfg.stop_at_step or cfg.max_steps), warmup_steps=warmup,
-              skipped=Counter(state.skipped), last_eval_step=state.step if resume is not None else -1)
     logger.info("training to step %d of %d: %d pairs per contrastive batch (%d x %d processes), "
                 "%d micro-batch(es) per step", run.stop_at, cfg.max_steps, cfg.batch_size * accelerator.num_processes,
                 cfg.batch_size, accelerator.num_processes, cfg.gradient_accumulation_steps)
-    out.mkdir(parents=True, exist_ok=True)
-    if accelerator.is_main_process:
-        ckpt.truncate_log(out / "train_log.jsonl", state.step)  # steps after the checkpoint will be redone
-        run.train_log = (out / "train_log.jsonl").open("a", encoding="utf-8")
-    done = state.step >= run.stop_at
+    open_train_log(run)
+    done = run.state.step >= run.stop_at
     while not done:
         done = train_one_epoch(run)
     summary = finish(run)

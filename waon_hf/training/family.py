@@ -17,8 +17,8 @@ Text preprocessing is the same for both, as both were trained in big_vision:
 
 * padded to ``max_length`` = the text tower's position count (64 for Google's checkpoints): the
   transformers SigLIP page says to pass ``padding="max_length"`` "as that's how the model was
-  trained" (https://huggingface.co/docs/transformers/model_doc/siglip, usage tips), and the
-  checkpoints' tokenizers save ``model_max_length: 64``;
+  trained" (https://huggingface.co/docs/transformers/model_doc/siglip, usage tips), and
+  ``google/siglip-base-patch16-224``'s ``tokenizer_config.json`` saves ``model_max_length: 64``;
 * padded on the RIGHT, with no attention mask: the text tower pools the last position
   (``SiglipTextTransformer``: ``last_hidden_state[:, -1, :]``), which must be the end of the caption's
   padding as in training; ``GemmaTokenizer`` and ``Siglip2Tokenizer`` default to left padding;
