@@ -22,16 +22,17 @@ $(ACTIONLINT):
 install: $(STAMP) $(ACTIONLINT)
 
 # The whole build on the embedded sample, offline: pairs from the sample WARC, images from the
-# sample's image archive, image filters and dedup, NSFW and SigLIP2 scores (a tiny random SigLIP2
-# built locally: its scores mean nothing), then load the result and evaluate the tiny model.
+# sample's image archive, image filters and dedup, NSFW and SigLIP2 scores (a tiny random FixRes SigLIP2,
+# the family WAON fine-tuned, built locally: its scores mean nothing), then load the result and evaluate
+# the tiny model.
 demo: install
-	$(PY) -c "from waon_hf.testing.tiny_models import build_tiny_siglip2; build_tiny_siglip2('$(DEMO_OUT)/tiny-siglip2')"
+	$(PY) -c "from waon_hf.testing.tiny_models import build_tiny_model; build_tiny_model('fixres', '$(DEMO_OUT)/tiny-siglip2')"
 	$(PY) -m waon_hf.cli build samples/sample.warc.gz -o $(DEMO_OUT) --config configs/sample.yaml --overwrite
 	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)', split='train'); print(ds); \
 		r = ds[0]; print(r['caption'], r['url'], r['image'].size, r['phash'], r['punsafe'], r['similarity'])"
 	$(PY) -m waon_hf.cli eval --model $(DEMO_OUT)/tiny-siglip2 --bench tiny -o $(DEMO_OUT)/eval.json
 
-# Fine-tune the demo's tiny SigLIP2 on the demo dataset for a few CPU steps (run `make demo` first).
+# Fine-tune the demo's tiny FixRes SigLIP2 on the demo dataset for a few CPU steps (run `make demo` first).
 train-demo: install
 	$(PY) training/finetune_siglip2.py --model $(DEMO_OUT)/tiny-siglip2 --train-data $(DEMO_OUT) --eval-bench tiny \
 		--max-steps 20 --batch-size 8 --eval-every 10 --num-workers 0 --output-dir runs/demo-finetune

@@ -115,6 +115,7 @@ def bench(args) -> list[dict]:
     import torch
 
     from waon_hf.training.data import SiglipCollator, make_train_loader, model_inputs
+    from waon_hf.training.family import model_family
     from waon_hf.training.loss import SigmoidLoss
     from waon_hf.training.model import ContrastiveSiglip
     from waon_hf.training.optim import build_optimizer
@@ -127,7 +128,7 @@ def bench(args) -> list[dict]:
     optimizer = build_optimizer(module, lr=1e-6, weight_decay=1e-4)
     n_rows = args.batch_size * (args.steps + 1)
     table = synthetic_pairs(n_rows)
-    collate = SiglipCollator(processor)
+    collate = SiglipCollator(processor, model_family(model, processor))
     loader, set_epoch = make_train_loader(table, collate, batch_size=args.batch_size, seed=0,
                                           num_workers=args.num_workers)
     pre = [collate([table[i] for i in range(s, s + args.batch_size)]) for s in range(0, n_rows, args.batch_size)]

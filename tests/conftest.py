@@ -23,3 +23,20 @@ def _dataset_rows(folder: Path) -> list[dict]:
 def read_rows() -> Callable[[Path], list[dict]]:
     """``read_rows(folder)``: the rows of a written dataset folder, as dicts (usable from fixtures of any scope)."""
     return _dataset_rows
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """``tiny_model_dir(family) -> folder`` of the tiny model of ``family`` (``naflex``, ``fixres``,
+    ``siglip``; see ``waon_hf.testing.tiny_models``), built once per session. Read-only: a test that
+    changes a model builds its own."""
+    from waon_hf.testing.tiny_models import build_tiny_model
+
+    built: dict[str, str] = {}
+
+    def get(family: str) -> str:
+        if family not in built:
+            built[family] = build_tiny_model(family, tmp_path_factory.mktemp(f"tiny-{family}"), seed=0)
+        return built[family]
+
+    return get

@@ -19,13 +19,14 @@ def write_sample_config(root: Path, siglip_model: str | Path) -> Path:
     return path
 
 
-def build_sample(root: Path, out_name: str = "out"):
-    """The tiny SigLIP2 and `waon build` of the sample under ``root``: ``(model dir, output dir, stats, config)``."""
+def build_sample(root: Path, out_name: str = "out", siglip_model: str | Path | None = None):
+    """The tiny SigLIP2 (``siglip_model`` when given, else a new NaFlex one) and `waon build` of the sample
+    under ``root``: ``(model dir, output dir, stats, config)``."""
     from waon_hf.build import BuildConfig, run_build
     from waon_hf.sources.commoncrawl import SourceFile
     from waon_hf.testing.tiny_models import build_tiny_siglip2
 
-    model = build_tiny_siglip2(Path(root) / "tiny-siglip2")
+    model = str(siglip_model) if siglip_model else build_tiny_siglip2(Path(root) / "tiny-siglip2")
     config = write_sample_config(root, model)
     out = Path(root) / out_name
     stats = run_build([SourceFile(str(SAMPLE_WARC), "")], out, BuildConfig.from_file(str(config)))

@@ -23,15 +23,18 @@ REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "training" / "finetune_siglip2.py"
 BAD_ROWS = (1, 7, 20)  # image bytes replaced by garbage in the `bad` copy of the dataset
 STEPS = 6
+# the families fine-tuned end to end: FixRes (SiglipModel, what WAON fine-tuned) and NaFlex (Siglip2Model)
+TRAIN_FAMILIES = ("fixres", "naflex")
+MODEL_CLASS = {"fixres": "SiglipModel", "naflex": "Siglip2Model", "siglip": "SiglipModel"}
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """The sample built by `waon build` (42 pairs), a copy with three broken images, and the tiny model."""
+def dataset(tmp_path_factory, tiny_model_dir):
+    """The sample built by `waon build` (42 pairs) and a copy with three broken images."""
     from tests.sample_build import build_sample
 
     root = tmp_path_factory.mktemp("finetune")
-    model, built, _, _ = build_sample(root, "built")
+    _, built, _, _ = build_sample(root, "built", siglip_model=tiny_model_dir("naflex"))
 
     ds = datasets.load_dataset(str(built), split="train").cast_column("image", datasets.Image(decode=False))
     assert len(ds) >= 24
@@ -43,7 +46,13 @@ def data(tmp_path_factory):
 
     bad = root / "bad"
     ds.map(corrupt, with_indices=True).to_parquet(str(bad / "data" / "train-00000-of-00001.parquet"))
-    return {"model": model, "clean": str(built), "bad": str(bad), "n_rows": len(ds)}
+    return {"clean": str(built), "bad": str(bad), "n_rows": len(ds)}
+
+
+@pytest.fixture(scope="module", params=TRAIN_FAMILIES)
+def data(request, dataset, tiny_model_dir):
+    """The datasets and the tiny model of one family."""
+    return {**dataset, "model": tiny_model_dir(request.param), "family": request.param}
 
 
 def _env() -> dict:
@@ -73,11 +82,16 @@ def full_run(data, tmp_path_factory):
     return out, log
 
 
-def _fixed_batch(data: dict, processor):
-    from waon_hf.training.data import SiglipCollator, load_pairs, model_inputs
+def _fixed_batch(data: dict, folder):
+    from transformers import AutoModel, AutoProcessor
 
+    from waon_hf.training.data import SiglipCollator, load_pairs, model_inputs
+    from waon_hf.training.family import model_family
+
+    processor = AutoProcessor.from_pretrained(folder)
+    family = model_family(AutoModel.from_pretrained(folder), processor)
     rows = load_pairs(data["clean"]).select(range(16))
-    return model_inputs(SiglipCollator(processor)(list(rows)))
+    return model_inputs(SiglipCollator(processor, family)(list(rows)))
 
 
 def _loss_and_embeddings(model, batch):
@@ -91,13 +105,12 @@ def _loss_and_embeddings(model, batch):
 
 
 def test_training_reduces_the_loss_and_writes_checkpoints(data, full_run):
-    from transformers import AutoModel, AutoProcessor
+    from transformers import AutoModel
 
     out, log = full_run
     assert [r["step"] for r in log] == list(range(1, STEPS + 1))
     assert log[0]["lr"] == pytest.approx(1e-3) and log[-1]["lr"] == pytest.approx(0.0, abs=1e-12)  # warmup + cosine
-    processor = AutoProcessor.from_pretrained(data["model"])
-    batch = _fixed_batch(data, processor)
+    batch = _fixed_batch(data, data["model"])
     before, *_ = _loss_and_embeddings(AutoModel.from_pretrained(data["model"]), batch)
     after, *_ = _loss_and_embeddings(AutoModel.from_pretrained(out / "last"), batch)
     assert after < before - 0.05
@@ -122,12 +135,12 @@ def test_training_reduces_the_loss_and_writes_checkpoints(data, full_run):
 
 def test_saved_model_reloads_with_the_trained_weights(data, full_run):
     from safetensors.torch import load_file
-    from transformers import AutoModel, AutoProcessor
+    from transformers import AutoModel
 
     from waon_hf.training.checkpoints import strip_prefix
 
     out, _ = full_run
-    batch = _fixed_batch(data, AutoProcessor.from_pretrained(out / "last"))
+    batch = _fixed_batch(data, out / "last")
     reloaded = _loss_and_embeddings(AutoModel.from_pretrained(out / "last"), batch)
     trained = AutoModel.from_pretrained(data["model"])  # the weights of the training state at the last step
     state = strip_prefix(load_file(out / "checkpoints" / f"step_{STEPS:08d}" / "model.safetensors"), "model.")
@@ -138,6 +151,32 @@ def test_saved_model_reloads_with_the_trained_weights(data, full_run):
         torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
         assert (got - old).abs().max() > 1e-4  # training changed them
     assert reloaded[0] == pytest.approx(from_state[0], abs=1e-6)
+
+
+def test_best_reloads_with_the_weights_of_its_step_and_records_its_training(data, full_run):
+    """best/ is an ``AutoModel`` of the family's class with the embeddings of the training state at the best
+    evaluation, and names its base model, family and training data."""
+    from safetensors.torch import load_file
+    from transformers import AutoModel
+
+    from waon_hf.training.checkpoints import strip_prefix
+
+    out, _ = full_run
+    record = json.loads((out / "best" / "training_args.json").read_text())
+    assert record["step"] in (3, 6) and record["base_model"] == data["model"] and record["train_data"] == data["bad"]
+    family = record["base_model_family"]
+    assert family["family"] == {"fixres": "siglip2-fixres", "naflex": "siglip2-naflex"}[data["family"]]
+    assert family["model_class"] == MODEL_CLASS[data["family"]]
+    best = AutoModel.from_pretrained(out / "best")
+    assert type(best).__name__ == MODEL_CLASS[data["family"]]
+    trained = AutoModel.from_pretrained(data["model"])
+    step_state = load_file(out / "checkpoints" / f"step_{record['step']:08d}" / "model.safetensors")
+    trained.load_state_dict(strip_prefix(step_state, "model."), strict=True)
+    batch = _fixed_batch(data, out / "best")
+    for got, want in zip(_loss_and_embeddings(best, batch)[1:], _loss_and_embeddings(trained, batch)[1:], strict=True):
+        torch.testing.assert_close(got, want, rtol=0, atol=1e-6)
+    results = json.loads((out / "best" / "eval_results.json").read_text())
+    assert results["training"]["base_model_family"] == family["family"]
 
 
 def test_resume_continues_exactly_like_an_uninterrupted_run(data, full_run, tmp_path):
@@ -166,7 +205,8 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_two_processes_train_like_one_process_with_the_concatenated_batch(data, tmp_path):
+@pytest.mark.parametrize("exchange", ["all_gather", "ring"])
+def test_two_processes_train_like_one_process_with_the_concatenated_batch(data, tmp_path, exchange):
     """DDP on 2 CPU processes (gloo), 4 pairs each, follows the single process with 8: same rows per step
     (accelerate hands consecutive batches of the shared permutation to the ranks) and the loss sees
     every rank's negatives. ``--cpu --num_processes 2`` would silently run one process, hence ``--multi_gpu``
@@ -178,7 +218,7 @@ def test_two_processes_train_like_one_process_with_the_concatenated_batch(data, 
     os.environ["ACCELERATE_USE_CPU"] = "true"
     try:
         args = _args(data, tmp_path / "two", "clean", "--max-steps", "3", "--report-to", "none",
-                     "--checkpointing-steps", "2")
+                     "--checkpointing-steps", "2", "--loss-exchange", exchange)
         args[args.index("--batch-size") + 1] = "4"
         two = _train(args, launcher)
     finally:

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from waon_hf.training.loss import SigmoidLoss  # noqa: E402
 
-GLOBAL_BATCH, DIM_IN, DIM_OUT = 8, 5, 4
+GLOBAL_BATCH, DIM_IN, DIM_OUT = 12, 5, 4  # 12 rows split evenly over 2 or 3 ranks
 
 
 def _normalised(n: int, d: int, generator: torch.Generator) -> torch.Tensor:
@@ -36,21 +36,21 @@ def test_single_process_matches_definition():
     assert got.item() == pytest.approx(expected, rel=1e-12)
 
 
-def test_single_process_matches_siglip2_model(tmp_path):
+@pytest.mark.parametrize("family", ["naflex", "fixres", "siglip"])
+def test_single_process_matches_the_models_own_loss(family, tiny_model_dir):
+    """``Siglip2Model`` (NaFlex) and ``SiglipModel`` (FixRes SigLIP2, SigLIP 1) with ``return_loss=True``."""
     pytest.importorskip("transformers")
     from PIL import Image
     from transformers import AutoModel, AutoProcessor
 
-    from waon_hf.testing.tiny_models import build_tiny_siglip2
-
-    model_dir = build_tiny_siglip2(tmp_path / "tiny", seed=0)
+    model_dir = tiny_model_dir(family)
     model = AutoModel.from_pretrained(model_dir, local_files_only=True).eval()
     processor = AutoProcessor.from_pretrained(model_dir, local_files_only=True)
     images = [Image.new("RGB", (32 + 16 * k, 48), (40 * k, 200 - 30 * k, 90)) for k in range(4)]
     texts = ["赤い花", "青い空と海", "猫が寝ている", "富士山"]
-    batch = processor(
-        text=texts, images=images, padding="max_length", max_length=16, max_num_patches=64, return_tensors="pt"
-    )
+    extra = {"max_num_patches": 64} if family == "naflex" else {}
+    batch = processor(text=texts, images=images, padding="max_length", max_length=16, return_tensors="pt", **extra)
+    batch.pop("attention_mask", None)
     with torch.no_grad():
         out = model(**batch, return_loss=True)
         ours = SigmoidLoss()(out.image_embeds, out.text_embeds, model.logit_scale, model.logit_bias)
@@ -60,8 +60,8 @@ def test_single_process_matches_siglip2_model(tmp_path):
 def test_rejects_bad_arguments():
     with pytest.raises(ValueError):
         SigmoidLoss(rank=2, world_size=2)
-    with pytest.raises(ValueError):
-        SigmoidLoss(exchange="ring")
+    with pytest.raises(ValueError, match="unknown exchange"):
+        SigmoidLoss(exchange="bidir")
 
 
 def _global_batch():
@@ -90,19 +90,22 @@ def _loss_and_grads(x_img, x_txt, loss_fn):
     return loss.detach(), [p.grad.detach().clone() for p in params]
 
 
-def _parity_on_rank(break_it: bool = False):
+def _parity_on_rank(break_it: bool = False, exchange: str = "all_gather", world_size: int = 2):
+    import warnings
+
     import torch.distributed as dist
     from accelerate import PartialState
 
+    warnings.simplefilter("error", FutureWarning)  # no deprecated collective on the way
     state = PartialState(cpu=True)
     rank, world = state.process_index, state.num_processes
-    assert world == 2 and dist.get_backend() == "gloo"
+    assert world == world_size and dist.get_backend() == "gloo"
     x_img, x_txt = _global_batch()
     ref_loss, ref_grads = _loss_and_grads(x_img, x_txt, SigmoidLoss())
 
     n = GLOBAL_BATCH // world
     local = slice(rank * n, (rank + 1) * n)
-    loss, grads = _loss_and_grads(x_img[local], x_txt[local], SigmoidLoss(rank, world))
+    loss, grads = _loss_and_grads(x_img[local], x_txt[local], SigmoidLoss(rank, world, exchange=exchange))
     # what accelerator.reduce(loss, "mean") and DDP's gradient averaging do
     for t in [loss, *grads]:
         dist.all_reduce(t)
@@ -117,20 +120,23 @@ def _parity_on_rank(break_it: bool = False):
     assert abs(local_only.item() - ref_loss.item()) > 1e-3
 
 
-def _launch(break_it: bool) -> subprocess.CompletedProcess:
+def _launch(break_it: bool, exchange: str = "all_gather", world_size: int = 2) -> subprocess.CompletedProcess:
     """``debug_launcher`` forks; forking a process whose torch thread pool already ran hangs the children,
     so the launch happens in a fresh interpreter. A failing assertion on a rank makes it exit non-zero."""
     code = (
         "from accelerate import debug_launcher; from tests.test_loss import _parity_on_rank; "
-        f"debug_launcher(_parity_on_rank, args=({break_it},), num_processes=2)"
+        f"debug_launcher(_parity_on_rank, args=({break_it}, {exchange!r}, {world_size}), num_processes={world_size})"
     )
     root = Path(__file__).resolve().parents[1]
     return subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
 
 
-def test_two_process_parity_with_concatenated_batch():
+@pytest.mark.parametrize("exchange,world_size", [("all_gather", 2), ("ring", 2), ("all_gather", 3), ("ring", 3)])
+def test_multi_process_parity_with_concatenated_batch(exchange, world_size):
+    """Loss and every gradient on 2 (and 3: the ring then takes two hops) gloo processes equal one process
+    on the concatenated batch."""
     pytest.importorskip("accelerate")
-    result = _launch(break_it=False)
+    result = _launch(break_it=False, exchange=exchange, world_size=world_size)
     assert result.returncode == 0, result.stderr[-4000:]
 
 

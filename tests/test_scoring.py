@@ -91,6 +91,20 @@ def test_matches_cosine_by_hand(model_dir):
     assert out["caption"] == batch["caption"] and out["image"] == batch["image"]
 
 
+@pytest.mark.parametrize("family", ["fixres", "siglip"])
+def test_fixed_resolution_families_score_the_cosine(family, tiny_model_dir):
+    """``SiglipModel`` checkpoints (FixRes SigLIP2, SigLIP 1): the score is the cosine of the fixed-size
+    image and the caption, batched or not."""
+    model = tiny_model_dir(family)
+    batch = _batch(4)
+    out = SiglipScore(model=model, batch_size=4).process_batch(batch)
+    expected = _by_hand(model, [v["bytes"] for v in batch["image"]], batch["caption"])
+    np.testing.assert_allclose(out["similarity"], expected, atol=1e-6, rtol=0)
+    one = SiglipScore(model=model, batch_size=1).process_batch(batch)["similarity"]
+    np.testing.assert_allclose(one, out["similarity"], atol=1e-5, rtol=0)
+    assert type(SiglipScore(model=model).encoder().model).__name__ == "SiglipModel"
+
+
 def test_missing_and_undecodable_images_are_null(model_dir):
     batch = _batch(3)
     batch["image"] += [None, {"bytes": None, "path": None}, {"bytes": b"not an image", "path": None},

@@ -80,13 +80,38 @@ def test_streaming_shards_are_disjoint_and_reshuffled():
     assert runs[0, 0] != runs[1, 0]
 
 
+FAMILIES = ("naflex", "fixres", "siglip")
+
+
+def _load(folder):
+    from transformers import AutoModel, AutoProcessor
+
+    return AutoModel.from_pretrained(folder, local_files_only=True), AutoProcessor.from_pretrained(
+        folder, local_files_only=True)
+
+
 @pytest.fixture(scope="module")
-def processor(tmp_path_factory):
-    from transformers import AutoProcessor
+def naflex(tiny_model_dir):
+    return _load(tiny_model_dir("naflex"))
 
-    from waon_hf.testing.tiny_models import build_tiny_siglip2
 
-    return AutoProcessor.from_pretrained(build_tiny_siglip2(tmp_path_factory.mktemp("tiny")), local_files_only=True)
+@pytest.fixture(scope="module")
+def processor(naflex):
+    return naflex[1]
+
+
+@pytest.fixture(scope="module")
+def naflex_family(naflex):
+    return model_family_of(*naflex)
+
+
+@pytest.fixture(scope="module", params=FAMILIES)
+def loaded(request, tiny_model_dir):
+    """``(family name, model, processor, ModelFamily)`` of each tiny family."""
+    from waon_hf.training.family import model_family
+
+    model, proc = _load(tiny_model_dir(request.param))
+    return request.param, model, proc, model_family(model, proc)
 
 
 def _png(color=(200, 30, 30), size=(40, 24)) -> bytes:
@@ -97,7 +122,64 @@ def _png(color=(200, 30, 30), size=(40, 24)) -> bytes:
     return buf.getvalue()
 
 
-def test_collate_skips_and_counts_bad_rows(processor):
+def test_family_is_read_from_the_checkpoint(loaded):
+    name, model, proc, family = loaded
+    expected = {"naflex": ("siglip2-naflex", "Siglip2Model", "Siglip2EncoderLayer"),
+                "fixres": ("siglip2-fixres", "SiglipModel", "SiglipEncoderLayer"),
+                "siglip": ("siglip", "SiglipModel", "SiglipEncoderLayer")}[name]
+    assert (family.name, family.model_class, family.encoder_layer_classes) == (expected[0], expected[1],
+                                                                               (expected[2],))
+    assert type(model).__name__ == family.model_class
+    assert (family.max_length, family.padding_side, family.lowercase) == (64, "right", True)
+    if name == "naflex":
+        assert family.image_kwargs == {"max_num_patches": 64, "patch_size": 16}
+    else:
+        assert family.image_kwargs == {} and "pixel_attention_mask" not in family.tensor_keys
+        with pytest.raises(ValueError, match="NaFlex"):
+            model_family_of(model, proc, max_num_patches=64)
+    with pytest.raises(ValueError, match="exceeds"):
+        model_family_of(model, proc, max_length=65)
+
+
+def model_family_of(model, proc, **kwargs):
+    from waon_hf.training.family import model_family
+
+    return model_family(model, proc, **kwargs)
+
+
+def test_family_rejects_a_model_that_is_not_siglip(processor):
+    from types import SimpleNamespace
+
+    with pytest.raises(ValueError, match="not a SigLIP-family model"):
+        model_family_of(SimpleNamespace(config=SimpleNamespace(model_type="clip")), processor)
+
+
+def test_collate_gives_the_tensors_each_family_takes(loaded):
+    from waon_hf.training.data import model_inputs
+    from waon_hf.training.loss import SigmoidLoss
+    from waon_hf.training.model import ContrastiveSiglip
+
+    name, model, proc, family = loaded
+    rows = [{"image": {"bytes": _png(size=size), "path": None}, "caption": cap}
+            for size, cap in (((40, 24), "赤い鳥居"), ((30, 90), "A Photo Of A Cat"), ((64, 64), "青い空"))]
+    batch = SiglipCollator(proc, family)(rows)
+    assert set(model_inputs(batch)) == set(family.tensor_keys)
+    if name == "naflex":
+        assert batch["pixel_values"].shape[:2] == (3, 64) and batch["spatial_shapes"].shape == (3, 2)
+    else:  # fixed size: the processor's 64x64, whatever the image's shape
+        assert batch["pixel_values"].shape == (3, 3, 64, 64)
+    # the wrapped model trains on it: a finite loss with a gradient on both towers and the logit bias
+    module = ContrastiveSiglip(model, SigmoidLoss()).train()
+    loss = module(**model_inputs(batch))
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert model.logit_bias.grad is not None
+    assert model.text_model.embeddings.token_embedding.weight.grad.abs().sum() > 0
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.vision_model.parameters())
+    model.zero_grad(set_to_none=True)
+
+
+def test_collate_skips_and_counts_bad_rows(processor, naflex_family):
     good = {"bytes": _png(), "path": None}
     rows = [
         {"image": good, "caption": "赤い鳥居"},
@@ -107,7 +189,7 @@ def test_collate_skips_and_counts_bad_rows(processor):
         {"image": good, "caption": "  "},
         {"image": {"bytes": _png((0, 0, 255)), "path": None}, "caption": "青い空"},
     ]
-    batch = SiglipCollator(processor)(rows)
+    batch = SiglipCollator(processor, naflex_family)(rows)
     assert batch["input_ids"].shape == (2, 64)
     assert batch["pixel_values"].shape[0] == 2 and batch["spatial_shapes"].shape == (2, 2)
     assert batch["pixel_values"].shape[1] == processor.image_processor.max_num_patches  # the checkpoint's, not 256
@@ -115,9 +197,10 @@ def test_collate_skips_and_counts_bad_rows(processor):
     assert batch["skip_reasons"] == {"undecodable_image": 2, "no_image_bytes": 1, "empty_caption": 1}
 
 
-def test_collate_text_is_lowercased_and_right_padded(processor):
+def test_collate_text_is_lowercased_and_right_padded(loaded):
+    _, model, processor, _ = loaded
     img = {"bytes": _png(), "path": None}
-    collate = SiglipCollator(processor, max_length=16)
+    collate = SiglipCollator(processor, model_family_of(model, processor, max_length=16))
     upper = collate([{"image": img, "caption": "A PHOTO OF A CAT"}])["input_ids"]
     lower = collate([{"image": img, "caption": "a photo of a cat"}])["input_ids"]
     assert torch.equal(upper, lower) and upper.shape == (1, 16)
@@ -125,8 +208,8 @@ def test_collate_text_is_lowercased_and_right_padded(processor):
     assert upper[0, 0] != pad and upper[0, -1] == pad
 
 
-def test_collate_of_only_bad_rows_gives_an_empty_batch(processor):
-    batch = SiglipCollator(processor)([{"image": {"bytes": b"x", "path": None}, "caption": "a"}])
+def test_collate_of_only_bad_rows_gives_an_empty_batch(processor, naflex_family):
+    batch = SiglipCollator(processor, naflex_family)([{"image": {"bytes": b"x", "path": None}, "caption": "a"}])
     assert batch["input_ids"].shape[0] == 0 and int(batch["n_skipped"]) == 1
 
 
@@ -143,14 +226,12 @@ def test_load_pairs_keeps_images_undecoded_and_checks_columns(tmp_path):
         load_pairs(str(tmp_path / "nothing-here"))
 
 
-def test_param_groups_leave_norms_biases_and_logit_params_undecayed(processor, tmp_path):
-    from transformers import AutoModel
-
-    from waon_hf.testing.tiny_models import build_tiny_siglip2
+@pytest.mark.parametrize("family", FAMILIES)
+def test_param_groups_leave_norms_biases_and_logit_params_undecayed(family, tiny_model_dir):
     from waon_hf.training.model import freeze_tower
     from waon_hf.training.optim import param_groups
 
-    model = AutoModel.from_pretrained(build_tiny_siglip2(tmp_path / "m"), local_files_only=True)
+    model, _ = _load(tiny_model_dir(family))  # a fresh copy: freezing changes it
     names = {id(p): n for n, p in model.named_parameters()}
     decay, no_decay = (sorted(names[id(p)] for p in g["params"]) for g in param_groups(model, 0.1))
     assert {"logit_scale", "logit_bias"} <= set(no_decay)
@@ -196,13 +277,83 @@ def test_accelerate_configs_parse(name, processes, distributed):
     assert config.num_processes == processes
     assert str(config.distributed_type).split(".")[-1] == distributed
     assert config.mixed_precision == "bf16"
-    if name == "fsdp":
-        import transformers.models.siglip2.modeling_siglip2 as siglip2
-
-        for cls in config.fsdp_config["fsdp_transformer_layer_cls_to_wrap"].split(","):
-            assert isinstance(getattr(siglip2, cls.strip(), None), type), cls
+    if name == "fsdp":  # the wrap unit is not named: it comes from the loaded model
+        assert config.fsdp_config["fsdp_auto_wrap_policy"] == "TRANSFORMER_BASED_WRAP"
+        assert not config.fsdp_config.get("fsdp_transformer_layer_cls_to_wrap")
     if name == "multi_node":
         assert config.num_machines == 2 and config.main_process_ip
+
+
+def _fsdp_wrap_names(path) -> list[str] | None:
+    """What ``accelerate launch --config_file path`` hands the script as the layer classes to wrap
+    (``FSDP_TRANSFORMER_CLS_TO_WRAP``, read by ``FullyShardedDataParallelPlugin``), or None."""
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    value = load_config_from_file(str(path)).fsdp_config.get("fsdp_transformer_layer_cls_to_wrap")
+    return value.split(",") if value else None
+
+
+def test_fsdp_wrap_classes_resolve_on_every_loaded_family(loaded, tmp_path):
+    from waon_hf.training.family import resolve_wrap_classes
+
+    name, model, _, family = loaded
+    wrapped = resolve_wrap_classes(model, _fsdp_wrap_names(CONFIGS / "fsdp.yaml"))
+    assert wrapped == list(family.encoder_layer_classes) and len(wrapped) == 1
+    layers = [m for m in model.modules() if type(m).__name__ == wrapped[0]]
+    assert len(layers) == 4  # 2 layers in each tower: one FSDP unit each
+    # a config written for the other family is an error before training, naming the model's own layers
+    other = "SiglipEncoderLayer" if name == "naflex" else "Siglip2EncoderLayer"
+    text = (CONFIGS / "fsdp.yaml").read_text().replace("fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP",
+                                                       "fsdp_auto_wrap_policy: TRANSFORMER_BASED_WRAP\n"
+                                                       f"  fsdp_transformer_layer_cls_to_wrap: {other}")
+    (tmp_path / "other.yaml").write_text(text)
+    assert _fsdp_wrap_names(tmp_path / "other.yaml") == [other]
+    with pytest.raises(ValueError, match=f"wraps \\['{other}'\\].*{wrapped[0]}"):
+        resolve_wrap_classes(model, _fsdp_wrap_names(tmp_path / "other.yaml"))
+    assert resolve_wrap_classes(model, [wrapped[0]]) == wrapped
+
+
+def test_fsdp_wrap_resolution_fails_early_in_the_script(tiny_model_dir, tmp_path, monkeypatch):
+    """The script resolves the wrap classes right after loading the model: a plugin naming a class the
+    model lacks stops it before the data is read (the plugin is faked: FSDP cannot start on a CPU)."""
+    import importlib.util
+    import sys
+    from types import SimpleNamespace
+
+    from accelerate import PartialState
+
+    PartialState(cpu=True)  # the script logs through accelerate's logger
+    spec = importlib.util.spec_from_file_location("finetune_siglip2", REPO / "training" / "finetune_siglip2.py")
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, script)  # its dataclasses look their module up
+    spec.loader.exec_module(script)
+    cfg = script.parse_args(["--model", tiny_model_dir("fixres"), "--train-data", str(tmp_path / "absent"),
+                             "--output-dir", str(tmp_path / "out")])
+    plugin = SimpleNamespace(transformer_cls_names_to_wrap=["Siglip2EncoderLayer"])
+    with pytest.raises(ValueError, match="SiglipEncoderLayer"):
+        script.load_for_training(cfg, SimpleNamespace(state=SimpleNamespace(fsdp_plugin=plugin)))
+    plugin.transformer_cls_names_to_wrap = None
+    script.load_for_training(cfg, SimpleNamespace(state=SimpleNamespace(fsdp_plugin=plugin)))
+    assert plugin.transformer_cls_names_to_wrap == ["SiglipEncoderLayer"]
+
+
+def test_warmup_longer_than_the_run_is_clamped(caplog):
+    from waon_hf.training.optim import build_scheduler, clamp_warmup
+
+    assert clamp_warmup(5, 20) == 5 and not caplog.records
+    with caplog.at_level("WARNING", logger="waon_hf.training.optim"):
+        assert clamp_warmup(500, 20) == 2
+        assert clamp_warmup(20, 20) == 2 and clamp_warmup(9, 5) == 1
+    assert "not shorter than the run" in caplog.text
+    # with the clamped warmup the run reaches the base LR (500 steps would peak at 21/500 of it)
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = build_scheduler(opt, warmup_steps=clamp_warmup(500, 20), total_steps=20)
+    lrs = []
+    for _ in range(20):
+        opt.step()
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+    assert max(lrs) == pytest.approx(1.0, abs=0.02)
 
 
 def test_push_writes_a_card_with_the_real_results(tmp_path):
@@ -219,6 +370,29 @@ def test_push_writes_a_card_with_the_real_results(tmp_path):
     card = (folder / "README.md").read_text()
     assert "37.5" in card and "87.5" in card and "org/base" in card
     assert api.calls[0][:2] == ("create_repo", "org/model") and "README.md" in api.uploaded_files()
+
+
+def test_model_card_names_the_base_model_family_and_data_that_training_recorded(tmp_path):
+    import json
+
+    from waon_hf.publish.model_card import render_model_card
+
+    folder = tmp_path / "best"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "siglip"}))
+    assert "base model not recorded" in str(render_model_card(folder, [], "org/model"))
+    record = {"base_model": "google/siglip2-base-patch16-256", "base_model_is_local": False,
+              "base_model_family": {"family": "siglip2-fixres"}, "train_data": "org/waon", "train_data_is_local": False}
+    (folder / ckpt.TRAINING_FILE).write_text(json.dumps(record))
+    card = render_model_card(folder, [], "org/model")
+    assert card.data.base_model == "google/siglip2-base-patch16-256" and card.data.datasets == ["org/waon"]
+    text = str(card)
+    assert "family `siglip2-fixres`" in text and "not recorded" not in text
+    record.update(base_model="/runs/tiny", base_model_is_local=True, train_data="demo_out", train_data_is_local=True)
+    (folder / ckpt.TRAINING_FILE).write_text(json.dumps(record))
+    card = render_model_card(folder, [], "org/model")
+    assert card.data.base_model is None  # a local path is no Hub id for the metadata
+    assert "local checkpoint `/runs/tiny`" in str(card) and "local dataset `demo_out`" in str(card)
 
 
 def test_truncate_log_drops_steps_after_the_checkpoint(tmp_path):

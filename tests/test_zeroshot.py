@@ -91,7 +91,7 @@ def test_clip_style_recipe_for_other_model_types():
     assert (recipe.padding, recipe.attention_mask, recipe.lowercase, recipe.max_length) == ("longest", True, False, 77)
 
 
-def _by_hand(model_dir, task, templates):
+def _by_hand(model_dir, task, templates, image_kwargs=None):
     """Predictions computed directly: processor + get_*_features, normalise, template mean, argmax."""
     from transformers import AutoModel, AutoProcessor
 
@@ -101,7 +101,8 @@ def _by_hand(model_dir, task, templates):
     text_inputs = processor(text=texts, padding="max_length", max_length=64, truncation=True, padding_side="right",
                             return_tensors="pt")
     images = [img for img, _ in task.images.load(range(len(task)))]
-    image_inputs = processor(images=images, max_num_patches=64, patch_size=16, return_tensors="pt")
+    kwargs = {"max_num_patches": 64, "patch_size": 16} if image_kwargs is None else image_kwargs
+    image_inputs = processor(images=images, return_tensors="pt", **kwargs)
     with torch.no_grad():
         text = model.get_text_features(input_ids=text_inputs["input_ids"]).pooler_output
         image = model.get_image_features(**image_inputs).pooler_output
@@ -122,6 +123,26 @@ def test_runner_matches_the_hand_computation(tiny_model, encoder, tiny_task, tem
     # batching and prefetching change nothing
     other = score_rows(tiny_task.images, scorer, len(tiny_task.class_names), batch_size=32, prefetch=True)
     np.testing.assert_allclose(other.scores, scored.scores, atol=1e-5)
+
+
+@pytest.mark.parametrize("family", ["fixres", "siglip"])
+def test_fixed_resolution_families_evaluate_like_the_hand_computation(family, tiny_model_dir, tiny_task, tmp_path):
+    """FixRes SigLIP2 and SigLIP 1 (``SiglipModel``, fixed-size images): ``waon eval`` gives the hand
+    computation's predictions and records the fixed-size preprocessing."""
+    from waon_hf.cli import main
+
+    model_dir = tiny_model_dir(family)
+    expected = _by_hand(model_dir, tiny_task, get_templates("default"), image_kwargs={})
+    out = tmp_path / "results.json"
+    assert main(["eval", "--model", model_dir, "--bench", "tiny", "-o", str(out)]) == 0
+    results = json.loads(out.read_text(encoding="utf-8"))
+    model = results["model"]
+    assert (model["model_class"], model["model_type"]) == ("SiglipModel", "siglip")
+    assert model["image_preprocessing"]["size"] == {"height": 64, "width": 64}
+    assert "max_num_patches" not in model["image_preprocessing"]
+    assert model["text_preprocessing"]["padding_side"] == "right" and model["text_preprocessing"]["max_length"] == 64
+    top1 = float((expected.argmax(1) == np.asarray(tiny_task.labels)).mean())
+    assert results["benchmarks"]["tiny"]["metrics"]["top1"] == pytest.approx(top1)
 
 
 def _image_key(img):

@@ -200,8 +200,12 @@ def normalize(x):
 
 
 def _jsonable(v):
+    import dataclasses
+
     if isinstance(v, dict | list | tuple | str | int | float | bool) or v is None:
         return v if not isinstance(v, tuple) else list(v)
+    if dataclasses.is_dataclass(v) and not isinstance(v, type):  # transformers' SizeDict (size, crop_size)
+        return {k: x for k, x in dataclasses.asdict(v).items() if x is not None}
     return str(v)
 
 

@@ -96,6 +96,14 @@ def render_model_card(
     model_dir = Path(model_dir)
     config_path = model_dir / "config.json"
     config = _read_json(config_path) if config_path.is_file() else {}
+    # training_args.json (written by the fine-tuning script): the base model, its family, the data
+    training_path = model_dir / "training_args.json"
+    training = _read_json(training_path) if training_path.is_file() else {}
+    if base_model is None and training.get("base_model") and not training.get("base_model_is_local"):
+        base_model = training["base_model"]
+    if not datasets and training.get("train_data") and not training.get("train_data_is_local"):
+        datasets = [training["train_data"]]
+    family = (training.get("base_model_family") or {}).get("family")
     entries, rows = [], []
     templates, template_set, n_parameters, max_length = [], "", None, None
     for path in results_paths:
@@ -121,6 +129,8 @@ def render_model_card(
         license=license, model_type=config.get("model_type", "dual encoder"), n_parameters=n_parameters,
         results=rows, templates=templates, template_set=template_set,
         max_length=max_length or text_config.get("max_position_embeddings", 64),
+        family=family, local_base_model=training.get("base_model") if training.get("base_model_is_local") else None,
+        local_train_data=training.get("train_data") if training.get("train_data_is_local") else None,
     )
     # Round-trip: the header must parse back with the same model-index.
     reparsed = ModelCard(str(card))

@@ -1,6 +1,22 @@
-"""A tiny random SigLIP2 (model + processor) built on the spot, for tests, demos and benchmarks.
+"""Tiny random SigLIP-family models (model + processor) built on the spot, for tests, demos and benchmarks.
 
-Nothing is downloaded. The recipe (see FINDINGS.md, "Tiny SigLIP2 with no download"):
+Nothing is downloaded. Three families, each with the classes and file layout of the real checkpoints:
+
+============ ===================================== ===================================================
+family       real checkpoint it replicates          classes
+============ ===================================== ===================================================
+``naflex``   ``google/siglip2-base-patch16-naflex`` ``Siglip2Model``, ``Siglip2ImageProcessor``
+                                                    (``max_num_patches``), ``Siglip2Tokenizer``
+``fixres``   ``google/siglip2-base-patch16-256``,   ``SiglipModel`` (``model_type: siglip``),
+             WAON's ``llm-jp/waon-siglip2-base-    ``SiglipImageProcessor`` (fixed size, bilinear),
+             patch16-256``                          ``GemmaTokenizer`` (no ``<bos>``, ``<eos>`` added)
+``siglip``   ``google/siglip-base-patch16-224``     ``SiglipModel``, ``SiglipImageProcessor`` (fixed
+                                                    size, bicubic), ``SiglipTokenizer`` (SentencePiece,
+                                                    pad = eos = ``</s>``)
+============ ===================================== ===================================================
+
+``build_tiny_model(family, out_dir, seed)`` builds any of them (:data:`TINY_FAMILIES`). The NaFlex
+recipe (see FINDINGS.md, "Tiny SigLIP2 with no download"):
 
 * a byte-fallback BPE trained with ``tokenizers`` on a few Japanese lines (lowercase normaliser,
   ``▁`` for spaces, special tokens ``<pad> <eos> <bos> <unk> <mask>`` then the 256 byte tokens
@@ -9,6 +25,24 @@ Nothing is downloaded. The recipe (see FINDINGS.md, "Tiny SigLIP2 with no downlo
   as a BPE with different ids.
 * ``Siglip2Processor(Siglip2ImageProcessor(max_num_patches=64, patch_size=16), tokenizer)``.
 * ``Siglip2Model(Siglip2Config(...))`` with hidden size 32 and 2 layers in each tower.
+
+FixRes and SigLIP 1 (sources, checked against the published files):
+
+* ``google/siglip2-base-patch16-512`` ``config.json`` is ``model_type: siglip`` with
+  ``text_config.vocab_size: 256000``; its ``preprocessor_config.json`` is ``SiglipImageProcessor``
+  with ``size {height, width}``, ``resample: 2`` (bilinear), mean/std 0.5, ``processor_class:
+  SiglipProcessor`` (https://huggingface.co/JackIsNotInTheBox/Generate_Audio_for_Video_Checkpoints,
+  a mirror of google/siglip2-base-patch16-512@a89f5c50); the 224/256 checkpoints differ only in size.
+  ``google/siglip2-base-patch16-224`` ``tokenizer_config.json``: ``GemmaTokenizer``,
+  ``add_bos_token: false``, ``add_eos_token: true``, ``<pad>`` 0, ``<eos>`` 1, ``<bos>`` 2 (quoted in
+  https://github.com/huggingface/transformers/pull/47613).
+* ``google/siglip-base-patch16-224``: ``SiglipModel``; ``SiglipImageProcessor`` 224x224,
+  ``resample: 3`` (bicubic), mean/std 0.5; ``SiglipTokenizer`` on ``spiece.model`` with ``</s>`` as
+  eos and pad, ``<unk>``, ``model_max_length: 64``
+  (https://huggingface.co/google/siglip-base-patch16-224/blob/7c23f8b1bcb7431520472026ebd6f9a2658cd7cc/tokenizer_config.json,
+  https://huggingface.co/google/siglip-base-patch16-224/commit/d0ffe3fe6b24d37e1fc878f6f6c12837e82e8d21).
+  The tiny replica trains its SentencePiece model with ``sentencepiece`` (what the real tokenizer
+  needs to load, too).
 
 ``build_tiny_siglip2(out_dir, seed)`` writes both with ``save_pretrained`` and returns the folder;
 load it back with ``AutoModel/AutoProcessor.from_pretrained(folder, local_files_only=True)``. The
@@ -21,6 +55,7 @@ embeddings, so even random weights write varied text rather than repeating the l
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -65,14 +100,50 @@ def train_byte_bpe(lines: tuple[str, ...] = TRAINING_LINES, vocab_size: int = 60
     return dict(model["vocab"]), merges
 
 
+@contextlib.contextmanager
+def without_default_token_id_warning():
+    """Drop transformers' "bos_token_id must be ... within the vocabulary ... got 49406" warning.
+
+    ``save_pretrained`` diffs the config against a default ``SiglipTextConfig()``, whose class defaults
+    (vocab 32000, CLIP's bos/eos 49406/49407) fail transformers' own validation; the saved config's
+    ids are fine (https://github.com/huggingface/transformers/issues/47612). Only that message about
+    those two default ids is dropped."""
+    import logging
+
+    def keep(record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not ("token_id must be" in msg and ("got 49406" in msg or "got 49407" in msg))
+
+    target = logging.getLogger("transformers.configuration_utils")
+    target.addFilter(keep)
+    try:
+        yield
+    finally:
+        target.removeFilter(keep)
+
+
+def _save(model, processor, out: Path) -> str:
+    with without_default_token_id_warning():
+        model.save_pretrained(out)
+        processor.save_pretrained(out)
+    return str(out)
+
+
+def _random_model(model_cls, config, seed: int):
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return model_cls(config).eval()
+
+
 def build_tiny_siglip2(out_dir: str | Path, seed: int = 0, *, max_num_patches: int = 64,
                        text_config: dict | None = None, vision_config: dict | None = None) -> str:
-    """Build, save and return the folder of a random SigLIP2 with its processor.
+    """Build, save and return the folder of a random NaFlex SigLIP2 (``Siglip2Model``) with its processor.
 
     ``text_config`` / ``vision_config`` override entries of ``TINY_TEXT_CONFIG`` /
     ``TINY_VISION_CONFIG`` (the benchmarks use a bigger one). The global torch RNG is left as it was.
     """
-    import torch
     from transformers import (
         Siglip2Config,
         Siglip2ImageProcessor,
@@ -91,19 +162,107 @@ def build_tiny_siglip2(out_dir: str | Path, seed: int = 0, *, max_num_patches: i
     vcfg = {**TINY_VISION_CONFIG, **(vision_config or {})}
     image_processor = Siglip2ImageProcessor(max_num_patches=max_num_patches, patch_size=vcfg["patch_size"])
     processor = Siglip2Processor(image_processor=image_processor, tokenizer=tokenizer)
-    # save_pretrained logs "bos_token_id ... got 49406" once: transformers diffs against a default
-    # text config that carries CLIP's token ids. Ours are in the vocabulary (see config.json).
     config = Siglip2Config(
         text_config=Siglip2TextConfig(**tcfg, vocab_size=len(vocab), pad_token_id=vocab["<pad>"],
                                       bos_token_id=vocab["<bos>"], eos_token_id=vocab["<eos>"]),
         vision_config=Siglip2VisionConfig(**vcfg),
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Siglip2Model(config).eval()
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    return str(out)
+    return _save(_random_model(Siglip2Model, config, seed), processor, out)
+
+
+# Fixed-resolution vision tower of the tiny FixRes / SigLIP 1 models: 64x64 images in 16 px patches
+# (the same 16 patches x hidden 32 as the NaFlex tower's budget of 64 patches, at a quarter of it).
+TINY_FIXED_IMAGE_SIZE = 64
+
+
+def _fixed_vision_config(vision_config: dict | None) -> dict:
+    vcfg = {**TINY_VISION_CONFIG, "image_size": TINY_FIXED_IMAGE_SIZE, **(vision_config or {})}
+    vcfg.pop("num_patches", None)  # a NaFlex-only field: SiglipVisionConfig derives it from image_size
+    return vcfg
+
+
+def _siglip_model(text: dict, vision: dict, vocab_size: int, ids: dict, seed: int):
+    from transformers import SiglipConfig, SiglipModel, SiglipTextConfig, SiglipVisionConfig
+
+    config = SiglipConfig(
+        text_config=SiglipTextConfig(**text, vocab_size=vocab_size, **ids),
+        vision_config=SiglipVisionConfig(**vision),
+    )
+    return _random_model(SiglipModel, config, seed)
+
+
+def build_tiny_siglip2_fixres(out_dir: str | Path, seed: int = 0, *, text_config: dict | None = None,
+                              vision_config: dict | None = None) -> str:
+    """A random FixRes SigLIP2 as Google ships it: ``SiglipModel`` + ``SiglipProcessor`` of a fixed-size
+    ``SiglipImageProcessor`` (64x64 here, bilinear, mean/std 0.5) and a ``GemmaTokenizer`` that adds
+    ``<eos>`` and no ``<bos>``. The tokenizer is the same byte-fallback BPE as the NaFlex model's."""
+    from transformers import GemmaTokenizer, SiglipImageProcessor, SiglipProcessor
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    vocab, merges = train_byte_bpe()
+    tokenizer = GemmaTokenizer(vocab=vocab, merges=merges, add_bos_token=False, add_eos_token=True,
+                               model_max_length=TINY_TEXT_CONFIG["max_position_embeddings"])
+    vcfg = _fixed_vision_config(vision_config)
+    size = vcfg["image_size"]
+    image_processor = SiglipImageProcessor(size={"height": size, "width": size}, resample=2,
+                                           image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    processor = SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    ids = {"pad_token_id": vocab["<pad>"], "bos_token_id": vocab["<bos>"], "eos_token_id": vocab["<eos>"]}
+    model = _siglip_model({**TINY_TEXT_CONFIG, **(text_config or {})}, vcfg, len(vocab), ids, seed)
+    return _save(model, processor, out)
+
+
+def train_sentencepiece(lines: tuple[str, ...] = TRAINING_LINES, vocab_size: int = 700) -> bytes:
+    """A byte-fallback unigram SentencePiece model with SigLIP's ids: ``<pad>`` 0, ``</s>`` 1, ``<unk>`` 2
+    (no bos). Single-threaded, so the same lines give the same bytes."""
+    import io
+
+    import sentencepiece as spm
+
+    buf = io.BytesIO()
+    text = [line.replace("{}", " ").strip() for line in lines]
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(text), model_writer=buf, vocab_size=vocab_size, hard_vocab_limit=False,
+        model_type="unigram", pad_id=0, eos_id=1, unk_id=2, bos_id=-1, byte_fallback=True,
+        character_coverage=1.0, normalization_rule_name="identity", num_threads=1, minloglevel=2,
+    )
+    return buf.getvalue()
+
+
+def build_tiny_siglip(out_dir: str | Path, seed: int = 0, *, text_config: dict | None = None,
+                      vision_config: dict | None = None) -> str:
+    """A random SigLIP 1 as Google ships it: ``SiglipModel`` + ``SiglipProcessor`` of a fixed-size
+    ``SiglipImageProcessor`` (64x64 here, bicubic, mean/std 0.5) and a ``SiglipTokenizer`` on a
+    SentencePiece model (``spiece.model``; ``</s>`` is both eos and pad)."""
+    from transformers import SiglipImageProcessor, SiglipProcessor, SiglipTokenizer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spiece = out / "spiece.model"
+    spiece.write_bytes(train_sentencepiece())
+    tokenizer = SiglipTokenizer(vocab_file=str(spiece), model_max_length=TINY_TEXT_CONFIG["max_position_embeddings"])
+    vcfg = _fixed_vision_config(vision_config)
+    size = vcfg["image_size"]
+    image_processor = SiglipImageProcessor(size={"height": size, "width": size}, resample=3,
+                                           image_mean=[0.5] * 3, image_std=[0.5] * 3)
+    processor = SiglipProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    # Google's SigLIP has no bos token: the config carries None rather than an id outside the vocabulary.
+    ids = {"pad_token_id": tokenizer.pad_token_id, "bos_token_id": None, "eos_token_id": tokenizer.eos_token_id}
+    model = _siglip_model({**TINY_TEXT_CONFIG, **(text_config or {})}, vcfg, len(tokenizer), ids, seed)
+    return _save(model, processor, out)
+
+
+# family -> builder; every builder takes ``(out_dir, seed=0, *, text_config=None, vision_config=None)``.
+TINY_BUILDERS = {"naflex": build_tiny_siglip2, "fixres": build_tiny_siglip2_fixres, "siglip": build_tiny_siglip}
+TINY_FAMILIES = tuple(TINY_BUILDERS)
+
+
+def build_tiny_model(family: str, out_dir: str | Path, seed: int = 0, **overrides) -> str:
+    """Build the tiny model of ``family`` (one of :data:`TINY_FAMILIES`) and return its folder."""
+    if family not in TINY_BUILDERS:
+        raise ValueError(f"unknown tiny model family {family!r}; choose from {', '.join(TINY_FAMILIES)}")
+    return TINY_BUILDERS[family](out_dir, seed, **overrides)
 
 
 # --- a tiny causal LM with a chat template (translation tests and benchmarks) --------------------

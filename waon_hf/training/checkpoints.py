@@ -2,6 +2,7 @@
 
     checkpoints/step_00001000/   accelerate save_state: model, optimizer, scheduler, RNG, TrainerState
     last/                        save_pretrained (safetensors) + processor + eval_results.json
+                                 + training_args.json (base model, its family, training data, arguments)
     best/                        a copy of last/ when its eval metric was the best so far
     train_log.jsonl              one line of metrics per optimizer step (main process)
 
@@ -23,6 +24,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINTS_DIR = "checkpoints"
 STEP_DIR = re.compile(r"^step_(\d+)$")
 RESULTS_FILE = "eval_results.json"
+TRAINING_FILE = "training_args.json"  # how the folder's model was trained (base model, family, data)
 
 
 @dataclass
@@ -87,15 +89,19 @@ def prune_checkpoints(output_dir: str | Path, keep: int | None) -> list[Path]:
     return old
 
 
-def save_model_folder(model, processor, folder: str | Path, state_dict: dict | None = None) -> Path:
-    """``save_pretrained`` in safetensors + the processor, written to a temporary folder then renamed,
-    so a crash never leaves a half-written ``last``/``best``."""
+def save_model_folder(model, processor, folder: str | Path, state_dict: dict | None = None,
+                      training: dict | None = None) -> Path:
+    """``save_pretrained`` in safetensors + the processor (+ ``training_args.json`` from ``training``: the
+    base model, its family and the training data, for the model card), written to a temporary folder
+    then renamed, so a crash never leaves a half-written ``last``/``best``."""
     folder = Path(folder)
     tmp = folder.with_name(folder.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
     model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
     processor.save_pretrained(tmp)
+    if training is not None:
+        (tmp / TRAINING_FILE).write_text(json.dumps(training, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     replace_folder(tmp, folder)
     return folder
 

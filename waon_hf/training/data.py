@@ -9,11 +9,12 @@
 * ``make_train_loader``: the DataLoader; for streaming data, ``split_dataset_by_node`` shards the
   stream (the prepared-DataLoader route would have rank 0 read everything and dispatch it) and a
   seeded shuffle buffer is reshuffled per epoch with ``set_epoch``.
-* ``SiglipCollator``: SigLIP2 preprocessing as the model was trained: captions lowercased, padded on
-  the right to ``max_length`` (64, the processor's default) with no attention mask (the text tower
-  pools the last position; see ``waon_hf.eval.zeroshot``); images through the checkpoint's image
-  processor with its ``max_num_patches``. Undecodable images and empty captions are skipped and
-  counted in the batch (``n_skipped`` and ``skip_reasons``), so counts survive DataLoader workers.
+* ``SiglipCollator``: preprocessing as the checkpoint's family was trained
+  (``waon_hf.training.family``): captions lowercased, padded on the right to ``max_length`` (64)
+  with no attention mask; images through the checkpoint's image processor (fixed size for
+  ``SiglipModel``, its ``max_num_patches`` for NaFlex ``Siglip2Model``). Undecodable images and
+  empty captions are skipped and counted in the batch (``n_skipped`` and ``skip_reasons``), so
+  counts survive DataLoader workers.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MAX_LENGTH = 64  # Siglip2Processor's default text length, the length SigLIP2 was trained with
+# Every tensor a SigLIP-family model may take (a batch holds the ones its family lists).
 TENSOR_KEYS = ("input_ids", "pixel_values", "pixel_attention_mask", "spatial_shapes")
 
 
@@ -122,19 +123,26 @@ def decode_image(value):
 
 
 class SiglipCollator:
-    """Rows ``{image, caption}`` -> a SigLIP2 batch; bad rows are skipped and counted in the batch."""
+    """Rows ``{image, caption}`` -> a batch of the tensors ``family`` says the model takes; bad rows are
+    skipped and counted in the batch.
 
-    def __init__(self, processor, *, max_length: int = DEFAULT_MAX_LENGTH, max_num_patches: int | None = None,
-                 image_column: str = "image", caption_column: str = "caption"):
+    ``family`` (:class:`waon_hf.training.family.ModelFamily`) fixes the text recipe (lowercase, right
+    padding to ``max_length``) and the image-processor settings (fixed size for ``SiglipModel``, the
+    checkpoint's ``max_num_patches`` for NaFlex ``Siglip2Model``)."""
+
+    def __init__(self, processor, family, *, image_column: str = "image", caption_column: str = "caption"):
         self.tokenizer = getattr(processor, "tokenizer", None)
         self.image_processor = getattr(processor, "image_processor", None)
         if self.tokenizer is None or self.image_processor is None:
             raise ValueError(f"{type(processor).__name__} lacks a tokenizer or an image processor")
-        self.max_length = max_length
-        # The checkpoint's saved value (the processor's call default, 256, would override it otherwise).
-        self.max_num_patches = max_num_patches or getattr(self.image_processor, "max_num_patches", None) or 256
+        self.family = family
+        self.image_keys = tuple(k for k in family.tensor_keys if k != "input_ids")
         self.image_column = image_column
         self.caption_column = caption_column
+
+    @property
+    def max_length(self) -> int:
+        return self.family.max_length
 
     def __call__(self, rows: list[dict]) -> dict:
         images, texts, reasons = [], [], Counter()
@@ -148,16 +156,20 @@ class SiglipCollator:
                 reasons[why] += 1
                 continue
             images.append(img)
-            texts.append(caption.lower())  # SigLIP2 was trained on lowercased text
+            texts.append(caption.lower() if self.family.lowercase else caption)
         batch: dict = {"n_skipped": torch.tensor(sum(reasons.values())), "skip_reasons": dict(reasons)}
         if not images:
             batch["input_ids"] = torch.empty(0, self.max_length, dtype=torch.long)
             return batch
         enc = self.tokenizer(texts, padding="max_length", max_length=self.max_length, truncation=True,
-                             padding_side="right", return_tensors="pt")
-        pix = self.image_processor(images, max_num_patches=self.max_num_patches, return_tensors="pt")
-        batch.update(input_ids=enc["input_ids"], pixel_values=pix["pixel_values"],
-                     pixel_attention_mask=pix["pixel_attention_mask"], spatial_shapes=pix["spatial_shapes"])
+                             padding_side=self.family.padding_side, return_tensors="pt")
+        pix = self.image_processor(images, return_tensors="pt", **self.family.image_kwargs)
+        missing = [k for k in self.image_keys if k not in pix]
+        if missing:
+            raise RuntimeError(f"{type(self.image_processor).__name__} gave {sorted(pix)}, not the {missing} that a "
+                               f"{self.family.model_class} takes")
+        batch["input_ids"] = enc["input_ids"]
+        batch.update({k: pix[k] for k in self.image_keys})
         return batch
 
 

@@ -20,8 +20,8 @@ batch size::
 Hence ``sum_r L_r = world_size * L_global`` and:
 
 * loss value: the mean of ``L_r`` over ranks (``accelerator.reduce(loss, "mean")``) equals ``L_global``;
-* gradients: the backward of ``torch.distributed.nn.functional.all_gather`` sums, onto each text's
-  owner, the gradient of every rank's ``L_r``, so the gradient a rank holds is that of
+* gradients: the backward of the exchange sums, onto each text's owner, the gradient of every rank's
+  ``L_r``, so the gradient a rank holds is that of
   ``sum_r L_r`` restricted to its own samples. DDP (``accelerator.backward`` + a prepared model)
   averages gradients over ranks, dividing by ``world_size``, so the effective gradient is exactly
   ``d L_global / d theta``. Parameters used by every rank (``logit_scale``, ``logit_bias``) get
@@ -29,10 +29,19 @@ Hence ``sum_r L_r = world_size * L_global`` and:
 
 With ``world_size == 1`` the loss is ``L_global`` on the local batch, identical to ``Siglip2Model``'s.
 
-Only the ``all_gather`` exchange is implemented: it holds all ``N`` texts on each rank (``N x d``
-memory, negligible next to the model for SigLIP-sized embeddings). A ring (neighbour send/receive)
-exchange would need a hand-written autograd function around point-to-point ops, which
-``torch.distributed.nn.functional`` does not provide.
+Two exchanges of the text embeddings, equal in value and gradient (tested against one process):
+
+* ``all_gather`` (default): one collective; every rank holds all ``N`` texts (``N x d`` memory,
+  negligible next to the model for SigLIP-sized embeddings). The backward all-reduces the gradient of
+  the gathered texts and keeps the owner's rows (:class:`GatherWithGrad`).
+* ``ring``: ``world_size - 1`` neighbour exchanges (each rank sends its current block of texts to the
+  next rank and receives the previous rank's), scoring each received block as it arrives, so a rank
+  holds two blocks at a time, as open_clip's neighbour exchange does for SigLIP. The backward sends the
+  gradients the opposite way round (:class:`NeighbourExchange`).
+
+Both are small ``torch.autograd.Function`` s around the public ``torch.distributed`` calls;
+``torch.distributed.nn.functional.all_gather`` is deprecated in torch 2.14 and its suggested
+replacement lives in the private ``torch.distributed._functional_collectives``.
 """
 
 from __future__ import annotations
@@ -40,7 +49,52 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-EXCHANGES = ("all_gather",)
+EXCHANGES = ("all_gather", "ring")
+
+
+class GatherWithGrad(torch.autograd.Function):
+    """``all_gather`` whose backward sums the gradient over ranks and returns the caller's rows."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, rank: int, world_size: int) -> torch.Tensor:
+        import torch.distributed as dist
+
+        ctx.rank, ctx.n = rank, tensor.shape[0]
+        parts = [torch.empty_like(tensor) for _ in range(world_size)]
+        dist.all_gather(parts, tensor.contiguous())
+        return torch.cat(parts)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        import torch.distributed as dist
+
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)  # every rank's loss used every text: the owner gets the sum
+        return grad[ctx.rank * ctx.n:(ctx.rank + 1) * ctx.n], None, None
+
+
+class NeighbourExchange(torch.autograd.Function):
+    """Send ``tensor`` to ``to_rank`` and return what ``from_rank`` sent; the backward sends the gradient
+    back the other way (the same exchange with the roles swapped)."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, to_rank: int, from_rank: int) -> torch.Tensor:
+        ctx.to_rank, ctx.from_rank = to_rank, from_rank
+        return _exchange(tensor, to_rank, from_rank)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return NeighbourExchange.apply(grad, ctx.from_rank, ctx.to_rank), None, None
+
+
+def _exchange(tensor: torch.Tensor, to_rank: int, from_rank: int) -> torch.Tensor:
+    import torch.distributed as dist
+
+    received = torch.empty_like(tensor)
+    ops = [dist.P2POp(dist.isend, tensor.contiguous(), to_rank), dist.P2POp(dist.irecv, received, from_rank)]
+    for request in dist.batch_isend_irecv(ops):
+        request.wait()
+    return received
 
 
 class SigmoidLoss(torch.nn.Module):
@@ -57,7 +111,7 @@ class SigmoidLoss(torch.nn.Module):
         self.exchange = exchange
 
     @staticmethod
-    def _pair_loss(
+    def pair_loss(
         img: torch.Tensor, txt: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor, positives: bool
     ) -> torch.Tensor:
         """Single-device term: rows are ``img``, columns ``txt``; divided by the number of images.
@@ -81,13 +135,20 @@ class SigmoidLoss(torch.nn.Module):
         """``image_features``/``text_features``: L2-normalised ``(n, d)`` embeddings of the local batch;
         ``logit_scale``: log of the temperature scale (exponentiated here); ``logit_bias``: additive bias."""
         scale = logit_scale.exp()
-        loss = self._pair_loss(image_features, text_features, scale, logit_bias, positives=True)
+        loss = self.pair_loss(image_features, text_features, scale, logit_bias, positives=True)
         if self.world_size == 1:
             return loss
-        from torch.distributed.nn.functional import all_gather  # autograd-aware: backward sums onto owners
-
-        texts = all_gather(text_features)
-        for other, txt in enumerate(texts):
+        if self.exchange == "ring":
+            right, left = (self.rank + 1) % self.world_size, (self.rank - 1) % self.world_size
+            texts = text_features
+            for _ in range(self.world_size - 1):  # after k hops this rank holds the texts of rank - k
+                texts = NeighbourExchange.apply(texts, right, left)
+                loss = loss + self.pair_loss(image_features, texts, scale, logit_bias, positives=False)
+            return loss
+        n = text_features.shape[0]
+        texts = GatherWithGrad.apply(text_features, self.rank, self.world_size)
+        for other in range(self.world_size):
             if other != self.rank:
-                loss = loss + self._pair_loss(image_features, txt, scale, logit_bias, positives=False)
+                loss = loss + self.pair_loss(image_features, texts[other * n:(other + 1) * n], scale, logit_bias,
+                                             positives=False)
         return loss

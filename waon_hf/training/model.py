@@ -1,4 +1,8 @@
-"""The SigLIP2 model wrapped for training: forward returns the sigmoid loss with negatives from every rank.
+"""A SigLIP-family model wrapped for training: forward returns the sigmoid loss with negatives from every rank.
+
+``SiglipModel`` (FixRes SigLIP2, SigLIP 1) and ``Siglip2Model`` (NaFlex) alike: the wrapper passes on
+whatever tensors the batch holds (the collator puts in those the family takes, see
+``waon_hf.training.family``) and reads only ``image_embeds`` / ``text_embeds``.
 
 The wrapper is what accelerate prepares (DDP/FSDP), so the model's own learnable ``logit_scale`` and
 ``logit_bias`` are read inside ``forward``, where FSDP has them gathered, and their gradients are
@@ -29,11 +33,10 @@ class ContrastiveSiglip(torch.nn.Module):
         self.model = model
         self.loss_fn = loss_fn
 
-    def forward(self, input_ids, pixel_values, pixel_attention_mask=None, spatial_shapes=None):
-        kwargs = {}
-        if pixel_attention_mask is not None:  # SigLIP2 (NaFlex); SigLIP takes fixed-size pixel_values only
-            kwargs.update(pixel_attention_mask=pixel_attention_mask, spatial_shapes=spatial_shapes)
-        out = self.model(input_ids=input_ids, pixel_values=pixel_values, **kwargs)
+    def forward(self, **inputs):
+        """``inputs``: ``input_ids`` and ``pixel_values`` (+ ``pixel_attention_mask`` and ``spatial_shapes``
+        for NaFlex)."""
+        out = self.model(**inputs)
         return self.loss_fn(out.image_embeds, out.text_embeds, self.model.logit_scale, self.model.logit_bias)
 
 

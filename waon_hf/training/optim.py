@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import torch
+
+logger = logging.getLogger(__name__)
 
 NO_DECAY_NAMES = ("logit_scale", "logit_bias")
 
@@ -36,3 +40,18 @@ def build_scheduler(optimizer: torch.optim.Optimizer, *, warmup_steps: int, tota
     if total_steps < 1 or warmup_steps < 0:
         raise ValueError(f"need total_steps >= 1 and warmup_steps >= 0, got {total_steps}, {warmup_steps}")
     return get_cosine_schedule_with_warmup(optimizer, num_warmup_steps=warmup_steps, num_training_steps=total_steps)
+
+
+WARMUP_FRACTION_WHEN_TOO_LONG = 0.1
+
+
+def clamp_warmup(warmup_steps: int, total_steps: int, fraction: float = WARMUP_FRACTION_WHEN_TOO_LONG) -> int:
+    """``warmup_steps``, or ``fraction`` of the run (at least 1 step) with a warning when the warmup would
+    last the whole run: the LR would then never reach its base value (500 warmup steps in a 20-step run
+    peak at 4% of it)."""
+    if warmup_steps < total_steps:
+        return warmup_steps
+    clamped = max(1, int(total_steps * fraction))
+    logger.warning("--warmup-steps %d is not shorter than the run (%d steps): warming up over %d steps (%d%% of "
+                   "the run) instead", warmup_steps, total_steps, clamped, round(fraction * 100))
+    return clamped
