@@ -40,3 +40,46 @@ def tiny_model_dir(tmp_path_factory):
         return built[family]
 
     return get
+
+
+class ScriptedTranslation:
+    """A translation backend double (registered as ``backend="scripted"``): each prompt's caption is answered
+    from ``script`` (``caption -> (first answer, answer to the strict retry or None)``), else by ``default``;
+    every call is recorded in ``calls``; ``fail_on_call = n`` raises on the n-th call (a lost GPU)."""
+
+    script: dict = {}
+    default = None
+    calls: list = []
+    fail_on_call: int | None = None
+
+    def __init__(self, config):
+        self.config = config
+
+    def generate(self, user_turns):
+        from waon_hf.steps.translation_filters import STRICT_PROMPT
+
+        cls = type(self)
+        if cls.fail_on_call is not None and len(cls.calls) == cls.fail_on_call:
+            raise RuntimeError("simulated crash (GPU lost)")
+        cls.calls.append(list(user_turns))
+        outputs = []
+        for turn in user_turns:
+            instruction, _, caption = turn.rpartition("\n\n")
+            first, strict = cls.script.get(caption) or (cls.default(caption), None)
+            outputs.append(strict if instruction == STRICT_PROMPT and strict is not None else first)
+        return outputs
+
+
+@pytest.fixture
+def scripted_translation(monkeypatch):
+    """``scripted_translation(script, default=None)`` registers a fresh :class:`ScriptedTranslation` as the
+    ``scripted`` backend for this test and returns its class (its ``calls``, ``fail_on_call``)."""
+    from waon_hf.translate import BACKENDS
+
+    def install(script: dict, default=None) -> type[ScriptedTranslation]:
+        cls = type("Scripted", (ScriptedTranslation,), {
+            "script": dict(script), "calls": [], "fail_on_call": None,
+            "default": staticmethod(default or (lambda caption: caption))})
+        monkeypatch.setitem(BACKENDS, "scripted", cls)
+        return cls
+    return install

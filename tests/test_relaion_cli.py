@@ -13,7 +13,6 @@ import yaml
 
 from waon_hf.cli import main
 from waon_hf.sources.relaion import plan_relaion_shards
-from waon_hf.translate import BACKENDS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -105,28 +104,9 @@ EN = {
 }
 
 
-class Scripted:
-    calls = 0
-
-    def __init__(self, config):
-        self.config = config
-
-    def generate(self, turns):
-        from waon_hf.steps.translation_filters import STRICT_PROMPT
-
-        type(self).calls += 1
-        outs = []
-        for turn in turns:
-            instruction, _, caption = turn.rpartition("\n\n")
-            first, strict = EN[caption]
-            outs.append(strict if instruction == STRICT_PROMPT and strict else first)
-        return outs
-
-
 @pytest.fixture
-def scripted(monkeypatch):
-    monkeypatch.setitem(BACKENDS, "scripted", Scripted)
-    Scripted.calls = 0
+def scripted(scripted_translation):
+    return scripted_translation(EN)
 
 
 def _en_file(path: Path, urls: list[str]) -> None:

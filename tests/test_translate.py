@@ -18,7 +18,6 @@ from waon_hf.steps.translation_filters import (
     clean_translation,
 )
 from waon_hf.translate import (
-    BACKENDS,
     TransformersBackend,
     TranslationConfig,
     VllmBackend,
@@ -51,41 +50,20 @@ EXPECTED = {  # source -> (final caption or None when dropped, drop reason)
 }
 
 
-class ScriptedBackend:
-    """A test double answering from SCRIPT; records every call; can fail on a given call number."""
-
-    calls: list[list[str]] = []
-    fail_on_call: int | None = None
-
-    def __init__(self, config):
-        self.config = config
-
-    def generate(self, user_turns):
-        cls = type(self)
-        if cls.fail_on_call is not None and len(cls.calls) == cls.fail_on_call:
-            raise RuntimeError("simulated crash (GPU lost)")
-        cls.calls.append(list(user_turns))
-        outputs = []
-        for turn in user_turns:
-            instruction, _, caption = turn.rpartition("\n\n")
-            number = "".join(ch for ch in caption if ch.isdigit())  # "Photo number 7" -> "7番の写真"
-            first, strict = SCRIPT.get(caption, (f"{number}番の写真", None))
-            outputs.append(strict if instruction == STRICT_PROMPT and strict is not None else first)
-        return outputs
+def numbered_photo(caption: str) -> str:
+    """"Photo number 7" -> "7番の写真": a distinct good translation for every generated caption."""
+    return "".join(ch for ch in caption if ch.isdigit()) + "番の写真"
 
 
 @pytest.fixture
-def scripted(monkeypatch):
-    monkeypatch.setitem(BACKENDS, "scripted", ScriptedBackend)
-    ScriptedBackend.calls = []
-    ScriptedBackend.fail_on_call = None
-    return ScriptedBackend
+def scripted(scripted_translation):
+    return scripted_translation(SCRIPT, default=numbered_photo)
 
 
 def test_retry_once_with_strict_prompt_then_drop_with_reason(scripted):
     config = TranslationConfig(model="scripted-model", backend="scripted")
     sources = list(SCRIPT)
-    result = translate_captions(sources, ScriptedBackend(config), config=config)
+    result = translate_captions(sources, scripted(config), config=config)
     for src, caption, reason in zip(sources, result.captions, result.reasons, strict=True):
         want_caption, want_reason = EXPECTED[src]
         assert reason == want_reason, src
@@ -108,7 +86,7 @@ def test_custom_prompt_and_empty_sources_not_sent(scripted, tmp_path):
     prompt = tmp_path / "prompt.txt"
     prompt.write_text("Translate into Japanese.\n")
     config = TranslationConfig(model="m", backend="scripted", instruction=read_prompt(f"@{prompt}"))
-    result = translate_captions(["A cat sitting on a windowsill", "", None], ScriptedBackend(config), config=config)
+    result = translate_captions(["A cat sitting on a windowsill", "", None], scripted(config), config=config)
     assert scripted.calls == [["Translate into Japanese.\n\nA cat sitting on a windowsill"]]
     assert result.reasons == [None, "empty", "empty"]
     assert read_prompt("plain instruction") == "plain instruction"
@@ -383,14 +361,14 @@ def test_a_repeated_source_is_sent_once_and_shares_its_translation(scripted):
     config = TranslationConfig(model="scripted-model", backend="scripted")
     cat, blossoms = "A cat sitting on a windowsill", "Cherry blossoms in Kyoto"
     sources = [cat, "Photo number 1", cat, blossoms, blossoms, "", cat]
-    result = translate_captions(sources, ScriptedBackend(config), config=config)
+    result = translate_captions(sources, scripted(config), config=config)
     first_prompts = [t.rpartition("\n\n")[2] for t in scripted.calls[0]]
     assert first_prompts == [cat, "Photo number 1", blossoms]  # distinct, first-seen order; "" never sent
     assert [t.rpartition("\n\n")[2] for t in scripted.calls[1]] == [blossoms]  # the retry too
     assert result.reused == [False, False, True, False, True, False, True]
     assert result.captions[0] == result.captions[2] == result.captions[6] == "窓辺に座っている猫"
     assert result.reasons[3] == result.reasons[4] == "korean" and result.retried[3] and result.retried[4]
-    alone = translate_captions([blossoms], ScriptedBackend(config), config=config)
+    alone = translate_captions([blossoms], scripted(config), config=config)
     assert (alone.captions[0], alone.reasons[0]) == (result.captions[4], result.reasons[4])
 
 
