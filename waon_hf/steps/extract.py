@@ -19,6 +19,7 @@ Pair rules (WAON's, made precise):
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from urllib.parse import urljoin, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
+from waon_hf.steps.html_budget import within_budget
 from waon_hf.text.decode import declared_encoding, decode_html
 from waon_hf.text.langid import get_detector
 from waon_hf.text.scripts import HANGUL_RE, KANA_NCR_RE, KANA_RE, KANJI_RE, may_contain_kana
@@ -40,6 +42,9 @@ _NAMED_LANGS = frozenset({"zh", "zh-Hant", "ko", "en"})
 _CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
 _ZH_KO_CODECS = frozenset({"gb18030", "big5hkscs", "cp950", "cp949"})
 _DIGITS_RE = re.compile(r"\s*(\d+)")
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +62,11 @@ class ExtractConfig:
     # kana-poor text still goes to the detector. Both paths are counted (japanese_by_*).
     script_shortcut: bool = True
     min_img_side: int = 10  # width/height attributes below this mark spacers and trackers
+    # Budget of the tree builder's work on deeply nested markup (see waon_hf.steps.html_budget): the
+    # sum over block start tags of the elements open there. 16M is about 30 ms of parsing at worst
+    # (8,000 nested <div> ask 32M and take 0.2 s; real pages ask under 100,000). Pages over it are
+    # skipped unparsed as ``page_too_deep``.
+    max_nesting_work: int = 16_000_000
 
 
 @dataclass
@@ -241,6 +251,7 @@ class PageExtractor:
     def __init__(self, config: ExtractConfig | None = None):
         self.config = config or ExtractConfig()
         self._detect = None
+        self._errors_logged: set[str] = set()
 
     def _language(self, text: str) -> tuple[str, str]:
         """``(language code, how it was decided)``: ``script`` (kana-rich text) or ``detector``."""
@@ -253,9 +264,29 @@ class PageExtractor:
         return self._detect(text)[0], "detector"
 
     def extract(self, body: bytes, page_url: str, content_type: str | None = None) -> PageResult:
+        """Pairs of one page; never raises: a page that breaks the decoder or parser is a counted skip.
+
+        The skip is ``page_error_<ExceptionType>`` (and nothing else of that page is counted): at
+        Common Crawl scale every decoder and parser corner case happens, and one page must not fail
+        the file it is in.
+        """
+        try:
+            return self._extract(body, page_url, content_type)
+        except Exception as e:  # noqa: BLE001 - any failure of one page is that page's skip
+            name = f"page_error_{type(e).__name__}"
+            if name not in self._errors_logged:
+                self._errors_logged.add(name)
+                logger.warning("page %s skipped (%s: %s); further pages failing this way are only counted",
+                               page_url, type(e).__name__, e)
+            result = PageResult()
+            result.counts[name] += 1
+            return result
+
+    def _extract(self, body: bytes, page_url: str, content_type: str | None) -> PageResult:
         result = PageResult()
         counts = result.counts
-        if b"\x00" in body[:2048]:
+        # A UTF-16 page with a byte order mark is full of NUL bytes; it is text, not a binary payload.
+        if b"\x00" in body[:2048] and not body.startswith(_UTF16_BOMS):
             counts["binary_payload"] += 1
             return result
         declared = declared_encoding(body, content_type)
@@ -270,7 +301,7 @@ class PageExtractor:
         if codec == "utf-8" and source != "bom" and maybe_kana:
             # Declared UTF-8 with UTF-8 kana bytes: the parser takes the bytes as they are.
             counts[f"charset_{source}"] += 1
-            tree = LexborHTMLParser(body)
+            markup = body
         else:
             decoded = decode_html(body, content_type, declared)
             counts[f"charset_{decoded.source}"] += 1
@@ -278,7 +309,11 @@ class PageExtractor:
             if self.config.kana_precheck and not KANA_RE.search(html) and not KANA_NCR_RE.search(html):
                 counts["no_kana"] += 1
                 return result
-            tree = LexborHTMLParser(body if decoded.encoding == "utf-8" and decoded.source != "bom" else html)
+            markup = body if decoded.encoding == "utf-8" and decoded.source != "bom" else html
+        if not within_budget(markup, self.config.max_nesting_work):
+            counts["page_too_deep"] += 1
+            return result
+        tree = LexborHTMLParser(markup)
         titles = tree.tags("title")
         result.title = _collapse(titles[0].text()) if titles else ""
         result.language, how = self._language(_visible_text(tree, self.config.langid_chars))
@@ -291,19 +326,36 @@ class PageExtractor:
         return result
 
     @staticmethod
-    def _figure_captions(tree) -> dict[int, str]:
-        """``img mem_id -> figcaption text`` for images inside a ``<figure>`` (nearest figure wins)."""
-        captions: dict[int, str] = {}
-        for figure in tree.tags("figure"):
-            # The figure's own caption is a direct child; a nested figure's is not ours.
-            cap = next((child for child in figure.iter() if child.tag == "figcaption"), None)
-            text = _collapse(cap.text(separator=" ")) if cap is not None else ""
-            if not text:
-                continue
-            for img in figure.css("img"):  # rare: a figure holds a few images
-                captions[img.mem_id] = text
-        # Figures nested inside figures come later in document order and overwrite: nearest wins.
-        return captions
+    def _figure_captions(tree):
+        """``img -> figcaption text`` of its nearest enclosing ``<figure>`` with a non-empty caption, or None.
+
+        Walks up from each image and caches every node it passes (node -> caption), so the cost is
+        linear in the tree however deeply figures nest (a per-figure ``figure.css("img")`` is quadratic).
+        A figure's own caption is a ``<figcaption>`` child; a nested figure's is not its parent's.
+        """
+        if not tree.tags("figure"):
+            return None
+        cache: dict[int, str] = {}
+
+        def caption_of(img) -> str:
+            path, node, found = [], img.parent, ""
+            while node is not None:
+                key = node.mem_id
+                if key in cache:
+                    found = cache[key]
+                    break
+                path.append(key)
+                if node.tag == "figure":
+                    cap = next((child for child in node.iter() if child.tag == "figcaption"), None)
+                    found = _collapse(cap.text(separator=" ")) if cap is not None else ""
+                    if found:
+                        break
+                node = node.parent
+            for key in path:
+                cache[key] = found
+            return found
+
+        return caption_of
 
     @staticmethod
     def _base_url(tree, page_url: str) -> str:
@@ -326,7 +378,7 @@ class PageExtractor:
             if not raw:
                 counts["img_data_uri" if saw_data_uri else "img_no_url"] += 1
                 continue
-            caption = figure_captions.get(img.mem_id) if figure_captions else None
+            caption = figure_captions(img) if figure_captions else None
             source = "figcaption"
             if not caption:
                 caption, source = _collapse(attrs.get("alt")), "alt"
