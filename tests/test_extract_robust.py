@@ -141,3 +141,27 @@ def test_hostile_pages_do_not_fail_their_warc_file(tmp_path):
     assert stats["extract.page_too_deep"] == 1
     drops = dict(next(r for r in funnel_rows(stats) if r.label.startswith("HTML responses")).drops)
     assert drops["page_too_deep"] == 1
+
+
+@pytest.mark.parametrize("ref, expected", [
+    ("http://example.jp:99999/a.jpg", None),  # port out of range
+    ("http://exa mple.jp/a.jpg", None),  # space in the host
+    ("http://exa\x01mple.jp/a.jpg", None),  # control character in the host
+    ("//bad\x7fhost.jp/a.jpg", None),
+    ("http://1.2.3.256/a.jpg", None),  # the host ends in a number: an IPv4 address, out of range
+    ("http://foo.123/a.jpg", None),
+    ("https://[::1/a.jpg", None),
+    ("\\\\evil.example\\x.jpg", "https://evil.example/x.jpg"),  # backslashes are slashes: a host
+    ("\\img\\a.jpg", "https://www.example.jp/img/a.jpg"),
+    ("/img/\ta\n.jpg\r", "https://www.example.jp/img/a.jpg"),  # tab and newlines are removed
+    (" \x01/img/a.jpg\x02 ", "https://www.example.jp/img/a.jpg"),  # C0 controls and spaces stripped at the ends
+    ("/img/a\x01b.jpg", "https://www.example.jp/img/a%01b.jpg"),  # inside: percent-encoded, as browsers do
+    ("http://example.jp:65535/a.jpg", "http://example.jp:65535/a.jpg"),
+    ("https://日本語.jp/画像.jpg", "https://日本語.jp/画像.jpg"),  # valid: kept as written
+])
+def test_image_urls_are_parsed_like_a_browser(ref, expected):
+    result = PageExtractor().extract(ja_html(f'<img src="{ref}" alt="写真">').encode(), URL, "text/html; charset=utf-8")
+    if expected is None:
+        assert result.pairs == [] and result.counts["img_bad_url"] == 1
+    else:
+        assert [p[0] for p in result.pairs] == [expected]

@@ -9,7 +9,8 @@ Pair rules (WAON's, made precise):
   ``data-original``, ``data-lazy-src``, ``src``, the best ``srcset`` candidate and the best
   ``data-srcset`` candidate (lazy-loading pages keep a placeholder in ``src``);
 * resolved against ``<base href>`` (itself resolved against the page URL) or the page URL,
-  fragment removed, http(s) only;
+  fragment removed, http(s) only, as a browser parses it (WHATWG URL, :mod:`waon_hf.steps.image_urls`):
+  references a browser rejects (bad host or port) are skipped as ``img_bad_url``;
 * skipped: spacers and trackers (``width``/``height`` attribute under ``min_img_side``, or a file
   name such as ``spacer.gif``), icons and vector art by extension (``.svg``, ``.svgz``, ``.ico``);
 * caption = text of the ``<figcaption>`` of the nearest enclosing ``<figure>`` when non-empty,
@@ -23,11 +24,12 @@ import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser
 
 from waon_hf.steps.html_budget import within_budget
+from waon_hf.steps.image_urls import UrlResolver
 from waon_hf.text.decode import declared_encoding, decode_html
 from waon_hf.text.langid import get_detector
 from waon_hf.text.scripts import HANGUL_RE, KANA_NCR_RE, KANA_RE, KANJI_RE, may_contain_kana
@@ -174,77 +176,6 @@ def _img_url(attrs: dict) -> tuple[str | None, bool]:
     return None, saw_data_uri
 
 
-class UrlResolver:
-    """Resolves image URLs against one base; the common shapes skip ``urllib.parse`` entirely.
-
-    Absolute ``http(s)://host/...``, protocol-relative ``//host/...``, root-relative ``/path`` and
-    plain directory-relative ``dir/file.jpg`` references are joined with string operations (the
-    base is parsed once); anything else (dot segments, queries, other schemes) goes through
-    ``urljoin``. Results equal ``urldefrag(urljoin(base, ref))`` with the scheme lower-cased.
-    """
-
-    def __init__(self, base: str):
-        self.base = base
-        try:
-            parts = urlsplit(base)
-        except ValueError:
-            parts = None
-        if parts is not None and parts.scheme in ("http", "https") and parts.netloc:
-            path = parts.path or "/"
-            self.scheme = parts.scheme
-            self.origin = f"{parts.scheme}://{parts.netloc}"
-            self.directory = self.origin + path[: path.rfind("/") + 1]
-        else:
-            self.scheme = self.origin = self.directory = ""
-
-    def resolve(self, ref: str) -> tuple[str, str | None]:
-        """``(absolute url, None)`` or ``("", counter name of the problem)``."""
-        if "#" in ref:
-            ref = ref[: ref.index("#")]
-        if " " in ref:
-            ref = ref.replace(" ", "%20")
-        first = ref[:1]
-        if self.origin and "/." not in ref and "\\" not in ref:
-            if first == "/":
-                if ref[1:2] != "/":
-                    return self.origin + ref, None
-                return self._check(f"{self.scheme}:{ref}")
-            if first not in ("", ".", "?") and ":" not in ref.split("/", 1)[0]:
-                return self.directory + ref, None
-        lowered = ref[:8].lower()
-        if lowered.startswith(("http://", "https://")):
-            return self._check(ref)
-        try:
-            url = urljoin(self.base, ref)
-        except ValueError:
-            return "", "img_invalid_url"
-        return self._check(url)
-
-    @staticmethod
-    def _check(url: str) -> tuple[str, str | None]:
-        scheme_end = url.find("://")
-        scheme = url[:scheme_end].lower() if scheme_end > 0 else url.split(":", 1)[0].lower()
-        if scheme not in ("http", "https"):
-            return "", "img_data_uri" if scheme == "data" else "img_bad_scheme"
-        rest = url[scheme_end + 3:]
-        end = len(rest)
-        for sep in "/?":
-            at = rest.find(sep)
-            if 0 <= at < end:
-                end = at
-        host = rest[:end].rsplit("@", 1)[-1]
-        if not host or host.startswith(":"):
-            return "", "img_invalid_url"
-        if "[" in host or "]" in host:
-            try:
-                urlsplit(url).hostname  # noqa: B018 - validates IPv6 literals
-            except ValueError:
-                return "", "img_invalid_url"
-        if scheme != url[:scheme_end]:
-            url = scheme + url[scheme_end:]
-        return url, None
-
-
 class PageExtractor:
     """Turns one HTML payload into pairs; holds only config and a lazily loaded detector."""
 
@@ -326,18 +257,19 @@ class PageExtractor:
         return result
 
     @staticmethod
-    def _figure_captions(tree):
-        """``img -> figcaption text`` of its nearest enclosing ``<figure>`` with a non-empty caption, or None.
+    def _figure_captions(tree) -> dict[int, str]:
+        """``img mem_id -> figcaption text`` of its nearest enclosing ``<figure>`` with a non-empty caption.
 
-        Walks up from each image and caches every node it passes (node -> caption), so the cost is
-        linear in the tree however deeply figures nest (a per-figure ``figure.css("img")`` is quadratic).
-        A figure's own caption is a ``<figcaption>`` child; a nested figure's is not its parent's.
+        Walks up from each image inside a figure and caches every node it passes (node -> caption),
+        so the cost is linear in the tree however deeply figures nest (a per-figure
+        ``figure.css("img")`` is quadratic). A figure's own caption is a ``<figcaption>`` child; a
+        nested figure's is not its parent's.
         """
+        captions: dict[int, str] = {}
         if not tree.tags("figure"):
-            return None
+            return captions
         cache: dict[int, str] = {}
-
-        def caption_of(img) -> str:
+        for img in tree.css("figure img"):  # lexbor's matcher stops at the nearest figure: linear
             path, node, found = [], img.parent, ""
             while node is not None:
                 key = node.mem_id
@@ -353,9 +285,9 @@ class PageExtractor:
                 node = node.parent
             for key in path:
                 cache[key] = found
-            return found
-
-        return caption_of
+            if found:
+                captions[img.mem_id] = found
+        return captions
 
     @staticmethod
     def _base_url(tree, page_url: str) -> str:
@@ -378,7 +310,7 @@ class PageExtractor:
             if not raw:
                 counts["img_data_uri" if saw_data_uri else "img_no_url"] += 1
                 continue
-            caption = figure_captions(img) if figure_captions else None
+            caption = figure_captions.get(img.mem_id) if figure_captions else None
             source = "figcaption"
             if not caption:
                 caption, source = _collapse(attrs.get("alt")), "alt"
