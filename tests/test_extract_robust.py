@@ -64,6 +64,12 @@ def test_deep_nesting_is_skipped_before_parsing(monkeypatch):
     monkeypatch.setattr(extract_module, "LexborHTMLParser", lambda markup: parsed.append(1) or real_parser(markup))
     result = PageExtractor().extract(deep, URL, "text/html; charset=utf-8")
     assert result.counts["page_too_deep"] == 1 and result.pairs == [] and parsed == []
+    # not only <div>: any block element, and inline elements under which blocks start
+    for markup in ("<section>" * 10_000, "<Figure><figcaption>図</figcaption>" * 8_000,
+                   "<span>" * 10_000 + "<p>段落</p>" * 2_000):
+        result = PageExtractor().extract(ja_html(markup).encode(), URL, "text/html; charset=utf-8")
+        assert result.counts["page_too_deep"] == 1, markup[:20]
+    assert parsed == []
     # the same markup, closed, is an ordinary page
     flat = ja_html("<div></div>" * 100_000 + "<img src='deep.jpg' alt='深い'>").encode()
     assert [p[0] for p in PageExtractor().extract(flat, URL, "text/html; charset=utf-8").pairs] == [
