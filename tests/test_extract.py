@@ -73,7 +73,7 @@ def test_skips_are_counted():
     ))
     assert result.pairs == [("https://www.example.jp/ok.jpg", "正常な画像", "alt")]
     c = result.counts
-    assert (c["img_data_uri"], c["img_bad_scheme"], c["img_invalid_url"]) == (1, 2, 1)
+    assert (c["img_data_uri"], c["img_bad_scheme"], c["img_bad_url"]) == (1, 2, 1)
     assert (c["img_tracker"], c["img_icon"], c["img_no_caption"], c["img_no_url"]) == (2, 2, 1, 1)
     assert c["img_tags"] == 11 and c["pairs"] == 1
 
@@ -130,7 +130,7 @@ def test_best_srcset_handles_junk():
 def test_url_resolver_matches_urljoin(base, ref):
     from urllib.parse import urldefrag, urljoin
 
-    from waon_hf.steps.extract import UrlResolver
+    from waon_hf.steps.image_urls import UrlResolver
 
     url, problem = UrlResolver(base).resolve(ref)
     expected = urldefrag(urljoin(base, ref.replace(" ", "%20")))[0]

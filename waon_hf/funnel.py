@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from waon_hf.stats import Stats
 
-_WARC_DROPS = ("non_response", "no_http_headers", "http_status_other", "non_html", "no_target_uri", "oversized",
-               "truncated")
-_PAGE_DROPS_PREFIX = ("binary_payload", "zh_ko_charset", "no_kana", "lang_")
+_WARC_DROPS = ("not_warc", "non_response", "no_http_headers", "http_status_other", "non_html", "no_target_uri",
+               "oversized", "truncated")
+_PAGE_DROPS_PREFIX = ("binary_payload", "zh_ko_charset", "no_kana", "lang_", "page_error_", "page_too_")
 _IMG_DROPS_PREFIX = "img_"
 _SKIP_STAGES = {"warc", "extract", "shard"}
 

@@ -12,6 +12,13 @@ Policy for bad input (each a counter of the ``warc`` stage; the run goes on):
   ``read_errors``, then a second pass resynchronises past it (see :func:`iter_html_responses`);
   garbage inside the plain WARC stream is skipped by FastWARC's ``quirks_mode``.
 
+* a file that is no WARC at all (random bytes, gzipped text, an HTML page; detected when no record
+  was read and the file's first bytes, gunzipped, do not start with ``WARC/``): ``not_warc``, with
+  a warning naming the file. Not an error: a failed shard is retried on every re-run and keeps the
+  whole run from finishing, and a file that is not a WARC will never become one; a crawl of
+  100,000 files should not stop for one bad download. A WARC cut short stays ``truncated`` /
+  ``read_errors``.
+
 A remote source that fails for good (:class:`RemoteFileError`, after retries) is not damage in the
 file: it propagates, the shard is not marked done, and a re-run retries it.
 """
@@ -19,6 +26,7 @@ file: it propagates, the shard is not marked done, and a re-run retries it.
 from __future__ import annotations
 
 import logging
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 DEFAULT_MAX_PAYLOAD_BYTES = 5 * 1024 * 1024
+WARC_MAGIC = b"WARC/"
+_HEAD_BYTES = 64 * 1024
 
 
 @dataclass
@@ -61,6 +71,8 @@ def iter_html_responses(
                 if page is not None:
                     yield page
             counts["records"] += seen
+            if seen == 0:
+                _check_is_warc(location, counts)
             return
         except RemoteFileError:
             raise  # the source went away: fail the shard so a re-run retries it whole
@@ -68,6 +80,29 @@ def iter_html_responses(
             counts["read_errors"] += 1
             logger.warning("%s: damaged after %d records (%s); re-reading with resync", location, seen, e)
     yield from _resync_pass(location, counts, max_payload_bytes, skip=seen)
+
+
+def file_head(location: str, n: int = 512) -> bytes:
+    """The first ``n`` bytes of a file's content (gunzipped when it is gzip), as far as they can be read."""
+    with open_binary(location) as stream:
+        raw = stream.read(_HEAD_BYTES)
+    if raw[:2] != b"\x1f\x8b":
+        return raw[:n]
+    try:
+        return zlib.decompressobj(31).decompress(raw, n)
+    except zlib.error:
+        return b""
+
+
+def _check_is_warc(location: str, counts: Counter) -> None:
+    """Count and warn about a file that gave no record because it is not a WARC file at all."""
+    head = file_head(location)
+    if head.lstrip(b"\r\n").startswith(WARC_MAGIC):
+        return
+    counts["not_warc"] += 1
+    logger.warning("%s is not a WARC file (%s): no record read from it. Expected a WARC/1.0 or WARC/1.1 file, "
+                   "plain or gzip-compressed (.warc.gz)", location,
+                   f"its content starts with {head[:24]!r}" if head else "empty")
 
 
 def _resync_pass(location: str, counts: Counter, max_payload_bytes: int, skip: int) -> Iterator[HtmlResponse]:
@@ -90,6 +125,8 @@ def _resync_pass(location: str, counts: Counter, max_payload_bytes: int, skip: i
             logger.warning("%s: unreadable after %d records even with resync (%s); keeping what was read",
                            location, n, e)
     counts["records"] += max(n, skip)
+    if max(n, skip) == 0:
+        _check_is_warc(location, counts)
 
 
 def _html_response(record, counts: Counter, max_payload_bytes: int) -> HtmlResponse | None:

@@ -9,7 +9,8 @@ Pair rules (WAON's, made precise):
   ``data-original``, ``data-lazy-src``, ``src``, the best ``srcset`` candidate and the best
   ``data-srcset`` candidate (lazy-loading pages keep a placeholder in ``src``);
 * resolved against ``<base href>`` (itself resolved against the page URL) or the page URL,
-  fragment removed, http(s) only;
+  fragment removed, http(s) only, as a browser parses it (WHATWG URL, :mod:`waon_hf.steps.image_urls`):
+  references a browser rejects (bad host or port) are skipped as ``img_bad_url``;
 * skipped: spacers and trackers (``width``/``height`` attribute under ``min_img_side``, or a file
   name such as ``spacer.gif``), icons and vector art by extension (``.svg``, ``.svgz``, ``.ico``);
 * caption = text of the ``<figcaption>`` of the nearest enclosing ``<figure>`` when non-empty,
@@ -19,13 +20,16 @@ Pair rules (WAON's, made precise):
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 from selectolax.lexbor import LexborHTMLParser
 
+from waon_hf.steps.html_budget import within_budget
+from waon_hf.steps.image_urls import UrlResolver
 from waon_hf.text.decode import declared_encoding, decode_html
 from waon_hf.text.langid import get_detector
 from waon_hf.text.scripts import HANGUL_RE, KANA_NCR_RE, KANA_RE, KANJI_RE, may_contain_kana
@@ -40,6 +44,9 @@ _NAMED_LANGS = frozenset({"zh", "zh-Hant", "ko", "en"})
 _CONTINUATION_BYTES = bytes(range(0x80, 0xC0))
 _ZH_KO_CODECS = frozenset({"gb18030", "big5hkscs", "cp950", "cp949"})
 _DIGITS_RE = re.compile(r"\s*(\d+)")
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +64,11 @@ class ExtractConfig:
     # kana-poor text still goes to the detector. Both paths are counted (japanese_by_*).
     script_shortcut: bool = True
     min_img_side: int = 10  # width/height attributes below this mark spacers and trackers
+    # Budget of the tree builder's work on deeply nested markup (see waon_hf.steps.html_budget): the
+    # sum over block start tags of the elements open there. 16M is about 30 ms of parsing at worst
+    # (8,000 nested <div> ask 32M and take 0.2 s; real pages ask under 100,000). Pages over it are
+    # skipped unparsed as ``page_too_deep``.
+    max_nesting_work: int = 16_000_000
 
 
 @dataclass
@@ -164,83 +176,13 @@ def _img_url(attrs: dict) -> tuple[str | None, bool]:
     return None, saw_data_uri
 
 
-class UrlResolver:
-    """Resolves image URLs against one base; the common shapes skip ``urllib.parse`` entirely.
-
-    Absolute ``http(s)://host/...``, protocol-relative ``//host/...``, root-relative ``/path`` and
-    plain directory-relative ``dir/file.jpg`` references are joined with string operations (the
-    base is parsed once); anything else (dot segments, queries, other schemes) goes through
-    ``urljoin``. Results equal ``urldefrag(urljoin(base, ref))`` with the scheme lower-cased.
-    """
-
-    def __init__(self, base: str):
-        self.base = base
-        try:
-            parts = urlsplit(base)
-        except ValueError:
-            parts = None
-        if parts is not None and parts.scheme in ("http", "https") and parts.netloc:
-            path = parts.path or "/"
-            self.scheme = parts.scheme
-            self.origin = f"{parts.scheme}://{parts.netloc}"
-            self.directory = self.origin + path[: path.rfind("/") + 1]
-        else:
-            self.scheme = self.origin = self.directory = ""
-
-    def resolve(self, ref: str) -> tuple[str, str | None]:
-        """``(absolute url, None)`` or ``("", counter name of the problem)``."""
-        if "#" in ref:
-            ref = ref[: ref.index("#")]
-        if " " in ref:
-            ref = ref.replace(" ", "%20")
-        first = ref[:1]
-        if self.origin and "/." not in ref and "\\" not in ref:
-            if first == "/":
-                if ref[1:2] != "/":
-                    return self.origin + ref, None
-                return self._check(f"{self.scheme}:{ref}")
-            if first not in ("", ".", "?") and ":" not in ref.split("/", 1)[0]:
-                return self.directory + ref, None
-        lowered = ref[:8].lower()
-        if lowered.startswith(("http://", "https://")):
-            return self._check(ref)
-        try:
-            url = urljoin(self.base, ref)
-        except ValueError:
-            return "", "img_invalid_url"
-        return self._check(url)
-
-    @staticmethod
-    def _check(url: str) -> tuple[str, str | None]:
-        scheme_end = url.find("://")
-        scheme = url[:scheme_end].lower() if scheme_end > 0 else url.split(":", 1)[0].lower()
-        if scheme not in ("http", "https"):
-            return "", "img_data_uri" if scheme == "data" else "img_bad_scheme"
-        rest = url[scheme_end + 3:]
-        end = len(rest)
-        for sep in "/?":
-            at = rest.find(sep)
-            if 0 <= at < end:
-                end = at
-        host = rest[:end].rsplit("@", 1)[-1]
-        if not host or host.startswith(":"):
-            return "", "img_invalid_url"
-        if "[" in host or "]" in host:
-            try:
-                urlsplit(url).hostname  # noqa: B018 - validates IPv6 literals
-            except ValueError:
-                return "", "img_invalid_url"
-        if scheme != url[:scheme_end]:
-            url = scheme + url[scheme_end:]
-        return url, None
-
-
 class PageExtractor:
     """Turns one HTML payload into pairs; holds only config and a lazily loaded detector."""
 
     def __init__(self, config: ExtractConfig | None = None):
         self.config = config or ExtractConfig()
         self._detect = None
+        self._errors_logged: set[str] = set()
 
     def _language(self, text: str) -> tuple[str, str]:
         """``(language code, how it was decided)``: ``script`` (kana-rich text) or ``detector``."""
@@ -253,9 +195,29 @@ class PageExtractor:
         return self._detect(text)[0], "detector"
 
     def extract(self, body: bytes, page_url: str, content_type: str | None = None) -> PageResult:
+        """Pairs of one page; never raises: a page that breaks the decoder or parser is a counted skip.
+
+        The skip is ``page_error_<ExceptionType>`` (and nothing else of that page is counted): at
+        Common Crawl scale every decoder and parser corner case happens, and one page must not fail
+        the file it is in.
+        """
+        try:
+            return self._extract(body, page_url, content_type)
+        except Exception as e:  # noqa: BLE001 - any failure of one page is that page's skip
+            name = f"page_error_{type(e).__name__}"
+            if name not in self._errors_logged:
+                self._errors_logged.add(name)
+                logger.warning("page %s skipped (%s: %s); further pages failing this way are only counted",
+                               page_url, type(e).__name__, e)
+            result = PageResult()
+            result.counts[name] += 1
+            return result
+
+    def _extract(self, body: bytes, page_url: str, content_type: str | None) -> PageResult:
         result = PageResult()
         counts = result.counts
-        if b"\x00" in body[:2048]:
+        # A UTF-16 page with a byte order mark is full of NUL bytes; it is text, not a binary payload.
+        if b"\x00" in body[:2048] and not body.startswith(_UTF16_BOMS):
             counts["binary_payload"] += 1
             return result
         declared = declared_encoding(body, content_type)
@@ -270,7 +232,7 @@ class PageExtractor:
         if codec == "utf-8" and source != "bom" and maybe_kana:
             # Declared UTF-8 with UTF-8 kana bytes: the parser takes the bytes as they are.
             counts[f"charset_{source}"] += 1
-            tree = LexborHTMLParser(body)
+            markup = body
         else:
             decoded = decode_html(body, content_type, declared)
             counts[f"charset_{decoded.source}"] += 1
@@ -278,7 +240,11 @@ class PageExtractor:
             if self.config.kana_precheck and not KANA_RE.search(html) and not KANA_NCR_RE.search(html):
                 counts["no_kana"] += 1
                 return result
-            tree = LexborHTMLParser(body if decoded.encoding == "utf-8" and decoded.source != "bom" else html)
+            markup = body if decoded.encoding == "utf-8" and decoded.source != "bom" else html
+        if not within_budget(markup, self.config.max_nesting_work):
+            counts["page_too_deep"] += 1
+            return result
+        tree = LexborHTMLParser(markup)
         titles = tree.tags("title")
         result.title = _collapse(titles[0].text()) if titles else ""
         result.language, how = self._language(_visible_text(tree, self.config.langid_chars))
@@ -292,17 +258,35 @@ class PageExtractor:
 
     @staticmethod
     def _figure_captions(tree) -> dict[int, str]:
-        """``img mem_id -> figcaption text`` for images inside a ``<figure>`` (nearest figure wins)."""
+        """``img mem_id -> figcaption text`` of its nearest enclosing ``<figure>`` with a non-empty caption.
+
+        Walks up from each image inside a figure and caches every node it passes (node -> caption),
+        so the cost is linear in the tree however deeply figures nest (a per-figure
+        ``figure.css("img")`` is quadratic). A figure's own caption is a ``<figcaption>`` child; a
+        nested figure's is not its parent's.
+        """
         captions: dict[int, str] = {}
-        for figure in tree.tags("figure"):
-            # The figure's own caption is a direct child; a nested figure's is not ours.
-            cap = next((child for child in figure.iter() if child.tag == "figcaption"), None)
-            text = _collapse(cap.text(separator=" ")) if cap is not None else ""
-            if not text:
-                continue
-            for img in figure.css("img"):  # rare: a figure holds a few images
-                captions[img.mem_id] = text
-        # Figures nested inside figures come later in document order and overwrite: nearest wins.
+        if not tree.tags("figure"):
+            return captions
+        cache: dict[int, str] = {}
+        for img in tree.css("figure img"):  # lexbor's matcher stops at the nearest figure: linear
+            path, node, found = [], img.parent, ""
+            while node is not None:
+                key = node.mem_id
+                if key in cache:
+                    found = cache[key]
+                    break
+                path.append(key)
+                if node.tag == "figure":
+                    cap = next((child for child in node.iter() if child.tag == "figcaption"), None)
+                    found = _collapse(cap.text(separator=" ")) if cap is not None else ""
+                    if found:
+                        break
+                node = node.parent
+            for key in path:
+                cache[key] = found
+            if found:
+                captions[img.mem_id] = found
         return captions
 
     @staticmethod

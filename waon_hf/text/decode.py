@@ -4,10 +4,11 @@ Order (HTML standard, "determining the character encoding"): byte order mark, th
 the HTTP ``Content-Type``, then a prescan of the first bytes for ``<meta charset>`` /
 ``<meta http-equiv="Content-Type" content="...; charset=...">``, then detection.
 
-Labels map to Python codecs as browsers map them (WHATWG Encoding): ``Shift_JIS`` and friends
-decode as Windows-31J (``cp932``, which has the NEC/IBM extensions such as ``①`` and ``髙`` that
-real pages use), ``ISO-8859-1``/``US-ASCII`` as ``cp1252``, ``GB2312``/``GBK`` as ``gb18030``,
-``EUC-KR`` as ``cp949``, and a meta-declared UTF-16 means UTF-8.
+Only the labels of the WHATWG Encoding Standard count (:mod:`waon_hf.text.labels`); an unknown
+label is no declaration at all, as in a browser. They map to Python codecs as browsers decode them:
+``Shift_JIS`` and friends as Windows-31J (``cp932``, which has the NEC/IBM extensions such as ``①``
+and ``髙`` that real pages use), ``ISO-8859-1``/``US-ASCII`` as ``cp1252``, ``GB2312``/``GBK`` as
+``gb18030``, ``EUC-KR`` as ``cp949``, and a declared UTF-16 without a byte order mark as UTF-8.
 
 Two deviations, both counted by the caller through :attr:`Decoded.source`:
 * A declared encoding that fails to decode strictly is retried as UTF-8 (the most common
@@ -27,27 +28,8 @@ import codecs
 import re
 from dataclasses import dataclass
 
-from waon_hf.text.scripts import KANA_RE
-
-_LABELS: dict[str, str] = {}
-
-
-def _alias(codec: str, *labels: str) -> None:
-    for label in labels:
-        _LABELS[label] = codec
-
-
-_alias("utf-8", "utf-8", "utf8", "unicode-1-1-utf-8", "x-unicode20utf8", "unicode20utf8",
-       "utf-16", "utf-16le", "utf-16be", "unicode", "ucs-2")  # meta-declared UTF-16 means UTF-8
-_alias("cp932", "shift_jis", "shift-jis", "sjis", "x-sjis", "ms_kanji", "csshiftjis", "windows-31j",
-       "ms932", "cp932", "x-ms-cp932", "shift_jisx0213", "shift_jis_2004", "s-jis", "x-shift_jis")
-_alias("euc_jp", "euc-jp", "euc_jp", "x-euc-jp", "cseucpkdfmtjapanese", "eucjp", "ujis", "euc-jis-2004")
-_alias("iso2022_jp_ext", "iso-2022-jp", "iso2022jp", "csiso2022jp", "jis", "iso-2022-jp-2", "iso-2022-jp-3")
-_alias("cp1252", "iso-8859-1", "iso8859-1", "latin1", "latin-1", "l1", "us-ascii", "ascii", "ansi_x3.4-1968",
-       "windows-1252", "cp1252", "x-cp1252", "iso_8859-1", "cp819", "ibm819", "csisolatin1")
-_alias("gb18030", "gb2312", "gbk", "x-gbk", "gb18030", "chinese", "csgb2312", "euc-cn", "gb_2312-80", "cp936")
-_alias("big5hkscs", "big5", "big5-hkscs", "cn-big5", "csbig5", "x-x-big5")
-_alias("cp949", "euc-kr", "ks_c_5601-1987", "windows-949", "cseuckr", "korean", "ks_c_5601-1989", "ksc5601")
+from waon_hf.text.labels import codec_for_label, decode_bytes, web_codec
+from waon_hf.text.scripts import FULLWIDTH_KANA_RE
 
 # Relaxed fallbacks when the strict codec rejects real-world bytes (vendor extensions).
 _FALLBACK_CODECS = {"euc_jp": "euc_jis_2004", "iso2022_jp_ext": "iso2022_jp_2004", "big5hkscs": "cp950"}
@@ -66,19 +48,6 @@ class Decoded:
     source: str  # bom | http | meta | detected | fallback_utf8 | replaced
 
 
-def codec_for_label(label: str | None) -> str | None:
-    """Map a charset label (as found in headers or meta tags) to a Python codec name, or None."""
-    if not label:
-        return None
-    label = label.strip().strip("\"'").lower()
-    if label in _LABELS:
-        return _LABELS[label]
-    try:
-        return codecs.lookup(label).name
-    except LookupError:
-        return None
-
-
 def http_charset(content_type: str | None) -> str | None:
     if not content_type:
         return None
@@ -93,8 +62,8 @@ def meta_charset(head: bytes) -> str | None:
 
 def _strict(data: bytes, codec: str) -> str | None:
     try:
-        return data.decode(codec)
-    except (UnicodeDecodeError, LookupError):
+        return decode_bytes(data, codec)
+    except UnicodeDecodeError:
         fallback = _FALLBACK_CODECS.get(codec)
         if fallback:
             try:
@@ -105,8 +74,12 @@ def _strict(data: bytes, codec: str) -> str | None:
 
 
 def _japanese_plausibility(text: str) -> float:
-    """Share of hiragana/katakana: right decodes of Japanese are kana-rich, wrong ones are not."""
-    return len(KANA_RE.findall(text)) / (len(text) + 1)
+    """Share of full-width hiragana/katakana: right decodes of Japanese are kana-rich, wrong ones are not.
+
+    Half-width katakana do not count: CP932 reads every EUC-JP byte in A1-DF as one, so a wrong
+    CP932 decode of EUC-JP text is full of them (and real pages use them rarely).
+    """
+    return len(FULLWIDTH_KANA_RE.findall(text)) / (len(text) + 1)
 
 
 def detect_encoding(data: bytes) -> tuple[str, str] | None:
@@ -135,7 +108,7 @@ def detect_encoding(data: bytes) -> tuple[str, str] | None:
     best = from_bytes(data[:65536]).best()
     if best is None:
         return None
-    codec = codec_for_label(best.encoding)
+    codec = web_codec(best.encoding)
     text = _strict(data, codec) if codec else None
     return (codec, text) if text is not None else None
 
@@ -181,4 +154,4 @@ def decode_html(data: bytes, content_type: str | None = None,
     if guess is not None:
         return Decoded(guess[1], guess[0], "detected")
     codec = codec or "utf-8"
-    return Decoded(data.decode(codec, "replace"), codec, "replaced")
+    return Decoded(decode_bytes(data, codec, "replace"), codec, "replaced")

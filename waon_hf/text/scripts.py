@@ -7,6 +7,8 @@ import re
 # Hiragana (3040-309F) and katakana (30A0-30FF, 31F0-31FF extensions, FF66-FF9D half-width),
 # excluding the middle dot and prolonged-sound mark shared with other scripts' typography.
 KANA_RE = re.compile("[\u3041-\u3096\u309d\u309e\u30a1-\u30fa\u30fd\u30fe\u31f0-\u31ff\uff66-\uff6f\uff71-\uff9d]")
+# Full-width kana only: what tells a right decode of Japanese bytes from a wrong one (see decode.py).
+FULLWIDTH_KANA_RE = re.compile("[\u3041-\u3096\u309d\u309e\u30a1-\u30fa\u30fd\u30fe\u31f0-\u31ff]")
 KANJI_RE = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 HANGUL_RE = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
 
