@@ -24,7 +24,7 @@ def main() -> None:
     args = ap.parse_args()
     files = list(args.files)
     if args.make:
-        from waon_hf.synthetic import generate_corpus
+        from waon_hf.testing.synthetic import generate_corpus
 
         generate_corpus(args.make, n_pages=args.pages, ja_fraction=0.9, seed=0, legacy_every=10)
         files.append(args.make)

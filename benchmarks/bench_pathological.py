@@ -82,7 +82,7 @@ def time_pages(limit: float, only: list[str] | None, max_nesting_work: int | Non
 
 
 def time_warcs(n_pages: int, limit: float) -> None:
-    from waon_hf import synthetic as S
+    from waon_hf.testing import synthetic as S
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -100,7 +100,7 @@ def time_warcs(n_pages: int, limit: float) -> None:
         print(f"\nrun_extract, one worker, {n_pages} normal pages (+ {len(extra)} hostile ones):")
         results = {}
         for label, path in (("normal", normal), ("normal + hostile", hostile)):
-            code = ("import sys, time; from waon_hf.runner import run_extract; "
+            code = ("import sys, time; from waon_hf.jobs.extract import run_extract; "
                     "from waon_hf.sources.commoncrawl import SourceFile; t = time.perf_counter(); "
                     "s = run_extract([SourceFile(sys.argv[1], '')], sys.argv[2]); "
                     "print(time.perf_counter() - t, s.get('extract.pairs', 0))")

@@ -18,9 +18,10 @@ PAGE = ("<html><head>{head}<title>京都</title></head><body><p>昨年の秋に�
 
 
 def main() -> None:
-    from waon_hf import synthetic as S
-    from waon_hf.runner import ExtractJob, ShardsFailedError, run_extract
+    from waon_hf.jobs.extract import ExtractJob, run_extract
+    from waon_hf.pipeline.runner import ShardsFailedError
     from waon_hf.sources.commoncrawl import SourceFile
+    from waon_hf.testing import synthetic as S
 
     records = []
     for i in range(20):

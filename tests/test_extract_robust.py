@@ -7,13 +7,13 @@ import gzip
 
 import pytest
 
-from waon_hf import synthetic as S
 from waon_hf.funnel import funnel_rows
-from waon_hf.runner import ExtractJob, run_extract
+from waon_hf.jobs.extract import ExtractJob, run_extract
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.steps import extract as extract_module
 from waon_hf.steps.extract import ExtractConfig, PageExtractor
 from waon_hf.steps.html_budget import nesting_work, within_budget
+from waon_hf.testing import synthetic as S
 
 JA = ("<p>昨年の秋に家族で京都を訪れました。紅葉がとてもきれいで、写真をたくさん撮りました。"
       "清水寺から見た景色は忘れられません。</p>")

@@ -9,11 +9,11 @@ from collections import Counter
 
 import pytest
 
-from waon_hf import synthetic as S
 from waon_hf.funnel import funnel_rows
-from waon_hf.runner import ExtractJob, run_extract
+from waon_hf.jobs.extract import ExtractJob, run_extract
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.sources.warc import iter_html_responses
+from waon_hf.testing import synthetic as S
 
 NOT_WARC = {
     "random.warc.gz": bytes(random.Random(0).getrandbits(8) for _ in range(5000)),
