@@ -102,7 +102,8 @@ def run_build_command(args: argparse.Namespace) -> int:
     folder, url = output_folder(args)
     sources = relaion_build_sources(args, config) or _sources(args)
     config.check_relaion()  # with the --relaion-* flags merged in
-    catalogue.check_models(config)  # every model the stages load, before the first shard
+    catalogue.validate(config, report_dir=folder)  # every stage's options
+    catalogue.check_models(config)  # then every model the stages load, before the first shard
     with executor_from_args(args) as executor:  # one Ray connection for every stage
         stats = run_build(sources, folder, config, workers=args.workers, overwrite=args.overwrite,
                           executor=executor, slice_info=_slice_info(args))
