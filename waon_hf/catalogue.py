@@ -20,6 +20,7 @@ score          ``nsfw_score``, ``nsfw_filter`` (``nsfw:``), ``siglip_score``, ``
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 from typing import Any
@@ -36,17 +37,40 @@ def _split(options: dict[str, Any], keys: tuple[str, ...]) -> tuple[dict[str, An
     return taken, {k: v for k, v in options.items() if k not in keys}
 
 
+STATUS_COLUMN = "status"
+
+
+def count_statuses(rows, prefix: str, stats) -> None:
+    """``<prefix>.status_<value>`` for every download status in ``rows`` (img2dataset's status_dict)."""
+    import pyarrow.compute as pc
+
+    if STATUS_COLUMN not in rows.column_names:
+        return
+    for entry in pc.value_counts(rows.data.column(STATUS_COLUMN)).to_pylist():
+        stats.add(f"{prefix}.status_{entry['values'] or 'missing'}", entry["counts"])
+
+
+@dataclasses.dataclass
+class DownloadStageJob(StageJob):
+    """The download stage: every row's status is also counted, so the funnel shows the outcomes."""
+
+    def transform(self, rows, ctx, stats):
+        rows = super().transform(rows, ctx, stats)
+        count_statuses(rows, self.steps[-1].name if self.steps else self.stage, stats)
+        return rows
+
+
 def download_job(config: BuildConfig, *, name: str, note: str = "", retry_failed: bool = False) -> StageJob:
-    """Download the images (resized, re-encoded, embedded); every row gets a status."""
+    """Download the images (resized, re-encoded, embedded); every row gets a status (counted by status)."""
     from waon_hf.steps.download import DownloadImages
 
     step = dataclass_from(DownloadImages, config.download, "download")
     if retry_failed:
         from waon_hf.steps.download_retry import RetryFailedDownloads
 
-        return StageJob(steps=[RetryFailedDownloads(download=step)], stage="download_retry", dataset_name=name,
-                        card_note=note, batch_size=1_000)
-    return StageJob(steps=[step], stage="download", dataset_name=name, card_note=note, batch_size=1_000)
+        return DownloadStageJob(steps=[RetryFailedDownloads(download=step)], stage="download_retry",
+                                dataset_name=name, card_note=note, batch_size=1_000)
+    return DownloadStageJob(steps=[step], stage="download", dataset_name=name, card_note=note, batch_size=1_000)
 
 
 def filter_images_job(config: BuildConfig, *, name: str, note: str = "", keep_failed: bool = False) -> StageJob:
