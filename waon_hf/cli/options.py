@@ -86,6 +86,19 @@ def add_executor_options(p: argparse.ArgumentParser) -> None:
                    help="GPUs one shard task reserves (e.g. 1 for `score --device cuda` on a GPU cluster)")
 
 
+def auto_device() -> str:
+    """``--device auto``: cuda when torch sees a CUDA device here, else cpu (logged)."""
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    except ImportError:
+        cuda = False
+    device = "cuda" if cuda else "cpu"
+    logger.info("--device auto: %s (CUDA %s)", device, "available" if cuda else "not available")
+    return device
+
+
 def executor_from_args(args: argparse.Namespace):
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
