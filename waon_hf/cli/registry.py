@@ -99,8 +99,20 @@ def configure_logging(level: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(log_level(args.verbose, args.quiet))
-    if args.quiet:
-        os.environ["TQDM_DISABLE"] = "1"  # read by every tqdm bar created from now on
+    if not args.quiet:
+        return _run(args)
+    previous = os.environ.get("TQDM_DISABLE")
+    os.environ["TQDM_DISABLE"] = "1"  # read by every tqdm bar created during the run
+    try:
+        return _run(args)
+    finally:  # main() called in-process (tests, notebooks) leaves the environment as it found it
+        if previous is None:
+            os.environ.pop("TQDM_DISABLE", None)
+        else:
+            os.environ["TQDM_DISABLE"] = previous
+
+
+def _run(args: argparse.Namespace) -> int:
     import datasets
 
     from waon_hf.config import ConfigError
