@@ -225,3 +225,26 @@ def test_verbosity_levels_apply_to_the_package_logger_only(monkeypatch, capsys):
     assert logging.getLogger().handlers == root_handlers  # no basicConfig: other libraries' logs untouched
     handlers = [h for h in logging.getLogger("waon_hf").handlers if type(h).__name__ == "_CliHandler"]
     assert len(handlers) == 1  # replaced on each call, not stacked
+
+
+def test_a_missing_translation_model_fails_before_any_shard(tmp_path, caplog):
+    src = tmp_path / "en.parquet"
+    pq.write_table(pa.table({"url": ["https://x.example/1.jpg"], "caption": ["a photo"]}), src)
+    out = tmp_path / "out"
+    assert exit_code(["translate", str(src), "-o", str(out), "--model", str(tmp_path / "no-llm"),
+                      "--backend", "transformers"]) == 2
+    assert "no-llm is not a folder" in caplog.text
+    assert not out.exists()
+
+
+def test_build_from_relaion_resolves_the_translation_model_first(tmp_path, caplog):
+    src = tmp_path / "en.parquet"
+    pq.write_table(pa.table({"url": ["https://x.example/1.jpg"], "caption": ["a photo"]}), src)
+    cfg = write(tmp_path / "c.yaml", f"siglip: {{model: {tmp_path}}}\n")  # any folder: checked after relaion:
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    out = tmp_path / "out"
+    assert exit_code(["build", str(src), "-o", str(out), "--config", cfg, "--source", "relaion",
+                      "--relaion-mode", "translate", "--model", str(tmp_path / "no-llm"),
+                      "--backend", "transformers"]) == 2
+    assert "relaion: model" in caplog.text and "no-llm is not a folder" in caplog.text
+    assert not out.exists()
