@@ -70,3 +70,17 @@ def test_name_resolution_errors_are_recognised_through_wrappers():
     wrapped = requests.ConnectionError(MaxRetryError(None, "https://host/x", reason=inner))
     assert is_name_resolution_error(wrapped)
     assert not is_name_resolution_error(requests.ConnectionError("Connection refused"))
+
+
+def test_a_hub_dataset_id_without_dns_fails_at_once(no_dns, monkeypatch, caplog):
+    import huggingface_hub.constants
+
+    from waon_hf.sources.relaion import list_relaion_files
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    started = time.monotonic()
+    with pytest.raises(HostNotFoundError, match="HF_HUB_OFFLINE"):
+        list_relaion_files("example-org/relaion-like")
+    assert time.monotonic() - started < 5
+    assert main(["relaion-ja", "example-org/relaion-like", "-o", "unused"]) == 1
+    assert "does not resolve" in caplog.text

@@ -35,6 +35,8 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from waon_hf.sources.remote import check_resolves
+
 logger = logging.getLogger(__name__)
 
 SOURCE_NAME = "relaion"
@@ -177,9 +179,11 @@ def list_relaion_files(path_or_id: str | os.PathLike | Sequence[str]) -> list[st
     ``huggingface_hub``; needs the network)."""
     files = _data_files(path_or_id)
     if files is None:
-        from huggingface_hub import HfApi
+        from huggingface_hub import HfApi, constants
 
         repo_id = os.fspath(path_or_id)
+        if not constants.HF_HUB_OFFLINE:
+            check_resolves(constants.ENDPOINT)  # no network: say so now, not after the Hub client's retries
         names = HfApi().list_repo_files(repo_id, repo_type="dataset")
         files = [f"hf://datasets/{repo_id}/{name}" for name in sorted(names) if name.endswith(".parquet")]
     if not files:

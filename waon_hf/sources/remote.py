@@ -84,6 +84,18 @@ def is_name_resolution_error(error: BaseException) -> bool:
     return False
 
 
+def check_resolves(url: str) -> None:
+    """Raise :class:`HostNotFoundError` at once when the host of ``url`` does not resolve: for callers
+    whose client library would otherwise retry a DNS failure for half a minute (the Hub's)."""
+    host = urlsplit(url).hostname
+    if not host:
+        return
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror as e:
+        raise host_not_found(url, e) from None
+
+
 def host_not_found(url: str, error: BaseException) -> HostNotFoundError:
     host = urlsplit(url).hostname or url
     return HostNotFoundError(f"{url}: the host {host} does not resolve (no network or DNS here?); "
