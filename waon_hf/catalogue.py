@@ -20,11 +20,15 @@ score          ``nsfw_score``, ``nsfw_filter`` (``nsfw:``), ``siglip_score``, ``
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
 from waon_hf.config import BuildConfig, ConfigError, dataclass_from
 from waon_hf.jobs.stage import StageJob
+
+logger = logging.getLogger(__name__)
 
 
 def _split(options: dict[str, Any], keys: tuple[str, ...]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -33,17 +37,40 @@ def _split(options: dict[str, Any], keys: tuple[str, ...]) -> tuple[dict[str, An
     return taken, {k: v for k, v in options.items() if k not in keys}
 
 
+STATUS_COLUMN = "status"
+
+
+def count_statuses(rows, prefix: str, stats) -> None:
+    """``<prefix>.status_<value>`` for every download status in ``rows`` (img2dataset's status_dict)."""
+    import pyarrow.compute as pc
+
+    if STATUS_COLUMN not in rows.column_names:
+        return
+    for entry in pc.value_counts(rows.data.column(STATUS_COLUMN)).to_pylist():
+        stats.add(f"{prefix}.status_{entry['values'] or 'missing'}", entry["counts"])
+
+
+@dataclasses.dataclass
+class DownloadStageJob(StageJob):
+    """The download stage: every row's status is also counted, so the funnel shows the outcomes."""
+
+    def transform(self, rows, ctx, stats):
+        rows = super().transform(rows, ctx, stats)
+        count_statuses(rows, self.steps[-1].name if self.steps else self.stage, stats)
+        return rows
+
+
 def download_job(config: BuildConfig, *, name: str, note: str = "", retry_failed: bool = False) -> StageJob:
-    """Download the images (resized, re-encoded, embedded); every row gets a status."""
+    """Download the images (resized, re-encoded, embedded); every row gets a status (counted by status)."""
     from waon_hf.steps.download import DownloadImages
 
     step = dataclass_from(DownloadImages, config.download, "download")
     if retry_failed:
         from waon_hf.steps.download_retry import RetryFailedDownloads
 
-        return StageJob(steps=[RetryFailedDownloads(download=step)], stage="download_retry", dataset_name=name,
-                        card_note=note, batch_size=1_000)
-    return StageJob(steps=[step], stage="download", dataset_name=name, card_note=note, batch_size=1_000)
+        return DownloadStageJob(steps=[RetryFailedDownloads(download=step)], stage="download_retry",
+                                dataset_name=name, card_note=note, batch_size=1_000)
+    return DownloadStageJob(steps=[step], stage="download", dataset_name=name, card_note=note, batch_size=1_000)
 
 
 def filter_images_job(config: BuildConfig, *, name: str, note: str = "", keep_failed: bool = False) -> StageJob:
@@ -112,3 +139,72 @@ def validate(config: BuildConfig, report_dir: str | Path = ".") -> None:
     filter_images_job(config, name=name, note=note)
     dedup_images_job(config, name=name, note=note, report_dir=report_dir)
     score_job(config, name=name, note=note)
+
+
+# What each stage reads, for the message when a folder of the wrong shape is given to it.
+EXPECTED_INPUT = {
+    "download": "a pairs dataset (url, caption): the output of `waon extract`, `relaion-ja` or `translate`",
+    "download_retry": "the output of `waon download` (url, status)",
+    "filter_images": "the output of `waon download` (url, caption, status, image)",
+    "dedup_images": "the output of `waon filter-images` (image, sha256, phash) or of `waon download`",
+    "score": "the output of `waon dedup-images` (or any stage after `waon download`: image, caption)",
+}
+# Columns a step needs that its input_columns() does not name (it reads the whole batch).
+EXTRA_INPUT_COLUMNS = {"download_retry": ("url", "status")}
+
+
+def required_input_columns(job: StageJob) -> list[str]:
+    """The columns ``job`` needs from its input: what its steps and global steps read that no earlier
+    step of the job adds (a map step that rewrites whole batches ends the analysis: it may add anything)."""
+    from waon_hf.steps.base import MapStep
+
+    required: list[str] = []
+    produced: set[str] = set()
+
+    def need(columns) -> None:
+        required.extend(c for c in columns if c not in produced and c not in required)
+
+    for step in job.steps:
+        need(EXTRA_INPUT_COLUMNS.get(step.name, ()))
+        need(step.input_columns())
+        if isinstance(step, MapStep):
+            outputs = step.output_columns()
+            if outputs is None:
+                return required
+            produced.update(outputs)
+    for step in job.global_steps:
+        columns = getattr(step, "columns", None) or [getattr(step, "column", None)]
+        need([c for c in columns if isinstance(c, str)])
+    return required
+
+
+def check_input(job: StageJob, columns: list[str], where: str) -> None:
+    """Refuse, before any shard starts, an input whose first shard lacks a column the stage reads."""
+    missing = [c for c in required_input_columns(job) if c not in columns]
+    if missing:
+        expected = EXPECTED_INPUT.get(job.stage, "the output of the previous stage")
+        raise ConfigError(f"{where} is not an input for {job.stage}: it has no column(s) {missing} "
+                          f"(its columns: {', '.join(columns)}); expected {expected}")
+
+
+def check_models(config: BuildConfig, *, score: bool = True, translation: bool = True) -> None:
+    """Resolve each model the run names (SigLIP2, a transformers NSFW classifier, the translation LLM) once,
+    in the driver, without downloading weights: a missing folder or an unknown id fails before any shard."""
+    from waon_hf.models.resolve import ModelUnavailableError, resolve_model
+
+    wanted: list[tuple[str, str, str | None]] = []
+    if score:
+        from waon_hf.steps.scoring import SiglipScore
+
+        wanted.append((config.siglip.get("model", SiglipScore.model), "siglip: model", config.siglip.get("revision")))
+        if config.nsfw.get("backend") == "transformers" and config.nsfw.get("model"):
+            wanted.append((config.nsfw["model"], "nsfw: model", None))
+    if (translation and config.relaion.get("mode") == "translate" and config.relaion.get("model")
+            and config.relaion.get("backend", "auto") in ("auto", "transformers", "vllm")):
+        wanted.append((config.relaion["model"], "relaion: model", None))
+    for name, what, revision in wanted:
+        try:
+            where = resolve_model(name, what, revision)
+        except ModelUnavailableError as e:
+            raise ConfigError(str(e)) from None
+        logger.info("%s %s: %s", what, name, where)

@@ -24,6 +24,8 @@ an impossible range is one clear error before any work starts.
 from __future__ import annotations
 
 import dataclasses
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +33,14 @@ import yaml
 
 from waon_hf.jobs.extract import ExtractJob
 from waon_hf.steps import text_filters  # noqa: F401  (registers the caption steps)
-from waon_hf.steps.base import build_step
+from waon_hf.steps.base import STEP_REGISTRY, build_step
 from waon_hf.steps.dedup import ExactDedup
 from waon_hf.steps.extract import ExtractConfig
+from waon_hf.text.langid import DETECTORS
 
+RELAION_MODES = ("ja", "translate")
+# relaion: keys besides TranslationConfig's fields (those configure the translation itself)
+RELAION_KEYS = ("mode", "language", "limit", "chunk_rows", "quality", "prompt_file", "strict_prompt_file")
 EXTRACT_KEYS = ("extract", "max_payload_bytes", "steps", "dedup", "dataset_name", "card_note")
 STAGE_SECTIONS = ("download", "image_quality", "image_dedup", "nsfw", "siglip", "relaion")
 
@@ -43,8 +49,81 @@ class ConfigError(ValueError):
     """A config that cannot run: the message names the key and what is allowed."""
 
 
+def _accepts(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` (as YAML gives it, lists already tuples) fits a dataclass field's annotation.
+    Annotations this does not understand accept anything (the class checks those itself)."""
+    origin = typing.get_origin(annotation)
+    if annotation is Any or isinstance(annotation, typing.TypeVar):
+        return True
+    if origin in (typing.Union, types.UnionType):
+        return any(_accepts(arm, value) for arm in typing.get_args(annotation))
+    if annotation is type(None):
+        return value is None
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if annotation is str:
+        return isinstance(value, str)
+    if annotation is Path:
+        return isinstance(value, (str, Path))
+    if origin is tuple or annotation is tuple:
+        if not isinstance(value, tuple):
+            return False
+        args = typing.get_args(annotation)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_accepts(args[0], v) for v in value)
+        return not args or (len(args) == len(value) and all(_accepts(a, v) for a, v in zip(args, value, strict=True)))
+    if origin is dict or annotation is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) if typing.get_origin(annotation) is None else None
+    return text or str(annotation).replace("typing.", "")
+
+
+def check_options(cls, values: dict[str, Any], where: str) -> None:
+    """Refuse values of the wrong type (``"5MB"`` for a number, ``"150"`` for an int) and a ``min_X``
+    above its ``max_X``, naming the option: the classes' own checks would fail later or not at all."""
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation that does not resolve here: leave the checks to the class
+        hints = {}
+    for key, value in values.items():
+        annotation = hints.get(key)
+        if annotation is not None and not _accepts(annotation, value):
+            numeric = isinstance(value, str) and (_accepts(annotation, 0) or _accepts(annotation, 0.5))
+            raise ConfigError(f"{where}: {key} must be {_type_name(annotation)}, got {type(value).__name__} "
+                              f"{value!r}" + (" (write numbers without quotes or units)" if numeric else ""))
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for name in fields:
+        if not name.startswith("min_") or "max_" + name[4:] not in fields:
+            continue
+        low = values.get(name, _default(fields[name]))
+        high = values.get("max_" + name[4:], _default(fields["max_" + name[4:]]))
+        if _is_number(low) and _is_number(high) and low > high:
+            raise ConfigError(f"{where}: {name} ({low}) is above max_{name[4:]} ({high}): the range keeps nothing")
+
+
+def _default(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    return None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def dataclass_from(cls, values: dict[str, Any] | None, where: str):
-    """``cls(**values)`` with unknown keys refused and YAML lists turned into the tuples steps hold."""
+    """``cls(**values)`` with unknown keys and wrong types refused, YAML lists turned into the tuples
+    steps hold."""
     if values is not None and not isinstance(values, dict):
         raise ConfigError(f"{where}: expected a mapping of options, got {type(values).__name__} {values!r}")
     values = dict(values or {})
@@ -55,6 +134,7 @@ def dataclass_from(cls, values: dict[str, Any] | None, where: str):
     for key, value in values.items():
         if isinstance(value, list):
             values[key] = tuple(value)
+    check_options(cls, values, where)
     try:
         return cls(**values)
     except (TypeError, ValueError) as e:
@@ -75,11 +155,24 @@ def parse_steps(entries: Any) -> list:
         if options is not None and not isinstance(options, dict):
             raise ConfigError(f"steps: options of {name!r} must be a mapping, got {options!r}")
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in (options or {}).items()}
+        if name in STEP_REGISTRY:
+            check_options(STEP_REGISTRY[name], options, f"steps: {name}")
         try:
             steps.append(build_step(name, **options))
         except (TypeError, ValueError) as e:
             raise ConfigError(f"steps: {e}") from e
     return steps
+
+
+def check_extract(extract: ExtractConfig) -> None:
+    """The page settings' choices and ranges (the extractor would fail on them in every shard)."""
+    if extract.langid not in DETECTORS:
+        raise ConfigError(f"extract: langid {extract.langid!r} is not a language detector; "
+                          f"choose from {', '.join(sorted(DETECTORS))}")
+    if extract.langid_chars < 1:
+        raise ConfigError(f"extract: langid_chars must be >= 1, got {extract.langid_chars}")
+    if extract.min_img_side < 0:
+        raise ConfigError(f"extract: min_img_side must be >= 0, got {extract.min_img_side}")
 
 
 def job_from_dict(config: dict[str, Any]) -> ExtractJob:
@@ -91,6 +184,7 @@ def _extract_job(config: dict[str, Any]) -> ExtractJob:
     job = ExtractJob()
     if "extract" in config:
         job.extract = dataclass_from(ExtractConfig, config["extract"], "extract")
+        check_extract(job.extract)
     if "steps" in config:
         job.steps = parse_steps(config["steps"])
     if "dedup" in config:
@@ -136,11 +230,50 @@ class BuildConfig:
             sections[name] = dict(value or {})
         config = cls(extract=raw, **sections)
         config.extract_job()  # the extraction part is checked now, not after an hour of work
+        config.check_relaion()
         return config
 
     @classmethod
     def from_file(cls, path: str | Path | None) -> BuildConfig:
         return cls.from_dict(read_yaml(path) if path else {})
+
+    def check_relaion(self) -> None:
+        """The ``relaion:`` section's keys, mode, numbers and translation settings (the model is resolved
+        by the caller, which knows whether the run may touch the network)."""
+        if not self.relaion:
+            return
+        from waon_hf.steps.translation_filters import TranslationQuality
+        from waon_hf.translate import TranslationConfig
+
+        section = dict(self.relaion)
+        fields = {f.name for f in dataclasses.fields(TranslationConfig)}
+        unknown = set(section) - set(RELAION_KEYS) - fields
+        if unknown:
+            raise ConfigError(f"relaion: unknown option(s) {sorted(unknown)}; "
+                              f"options: {sorted(set(RELAION_KEYS) | fields)}")
+        mode = section.pop("mode", "ja")
+        if mode not in RELAION_MODES:
+            raise ConfigError(f"relaion: mode must be one of {', '.join(RELAION_MODES)}, got {mode!r}")
+        for key in ("limit", "chunk_rows"):
+            value = section.pop(key, None)
+            if value is not None and (not _is_number(value) or not isinstance(value, int) or value < 0
+                                      or (key == "chunk_rows" and value < 1)):
+                raise ConfigError(f"relaion: {key} must be a whole number >= {int(key == 'chunk_rows')}, got {value!r}")
+        if not isinstance(section.pop("language", "ja"), str):
+            raise ConfigError("relaion: language must be text (a LANGUAGE value such as ja)")
+        quality = section.pop("quality", None)
+        for key in ("prompt_file", "strict_prompt_file"):
+            path = section.pop(key, None)
+            if path is not None and not Path(str(path)).is_file():
+                raise ConfigError(f"relaion: {key} {path!r} is not a file")
+        if mode == "ja":
+            if section:
+                raise ConfigError(f"relaion: option(s) {sorted(section)} only apply to mode: translate")
+            return
+        if "model" not in section:
+            raise ConfigError("relaion: mode translate needs a model (relaion: {model: <Hub id or folder>})")
+        dataclass_from(TranslationQuality, quality, "relaion: quality")
+        dataclass_from(TranslationConfig, section, "relaion")
 
     def extract_job(self) -> ExtractJob:
         return _extract_job(self.extract)

@@ -1,4 +1,6 @@
-"""Turn merged counters into the funnel: one row per stage, with drops by reason."""
+"""Turn merged counters into the funnel: one row per step, with drops by reason, the download outcomes by
+status (``download.status_<s>``), and each step's share of the shards' wall time (``<step>.milliseconds``
+over every stage's ``shard.milliseconds``; the rest is reading the input, page extraction and writing)."""
 
 from __future__ import annotations
 
@@ -20,10 +22,15 @@ class FunnelRow:
     label: str
     count: int
     drops: list[tuple[str, int]] = field(default_factory=list)
+    statuses: list[tuple[str, int]] = field(default_factory=list)  # outcomes of a step that keeps every row
+    milliseconds: int | None = None  # the step's wall time summed over shards (None: not timed)
 
     @property
     def drops_text(self) -> str:
-        return ", ".join(f"{reason}: {n:,}" for reason, n in self.drops if n) or "-"
+        parts = [", ".join(f"{reason}: {n:,}" for reason, n in self.drops if n)]
+        if self.statuses:
+            parts.append("status " + ", ".join(f"{status}: {n:,}" for status, n in self.statuses))
+        return "; ".join(p for p in parts if p) or "-"
 
 
 def funnel_rows(stats: Stats) -> list[FunnelRow]:
@@ -35,8 +42,22 @@ def funnel_rows(stats: Stats) -> list[FunnelRow]:
         if "kept" not in counts:
             continue
         drops = [(k.removeprefix("dropped_"), n) for k, n in counts.items() if k.startswith("dropped_")]
-        rows.append(FunnelRow(stage, f"after {stage}", counts["kept"], drops))
+        statuses = sorted(((k.removeprefix("status_"), n) for k, n in counts.items() if k.startswith("status_")),
+                          key=lambda item: (-item[1], item[0]))
+        rows.append(FunnelRow(stage, f"after {stage}", counts["kept"], drops, statuses, counts.get("milliseconds")))
     return rows
+
+
+def shard_milliseconds(stats: Stats) -> int:
+    """Wall time of every shard of every stage (``shard.milliseconds``, ``shard@<stage>.milliseconds``)."""
+    return sum(n for key, n in stats.items()
+               if key.endswith(".milliseconds") and key.partition(".")[0].partition("@")[0] == "shard")
+
+
+def time_share(row: FunnelRow, total_ms: int) -> str:
+    if row.milliseconds is None or total_ms <= 0:
+        return "-"
+    return f"{100 * row.milliseconds / total_ms:.1f}%"
 
 
 def _source_rows(stats: Stats) -> list[FunnelRow]:
@@ -59,8 +80,14 @@ def _source_rows(stats: Stats) -> list[FunnelRow]:
 
 
 def funnel_markdown(stats: Stats) -> str:
-    lines = ["| stage | rows | dropped (reason: count) |", "|---|---:|---|"]
-    lines += [f"| {r.label} | {r.count:,} | {r.drops_text} |" for r in funnel_rows(stats)]
+    rows, total_ms = funnel_rows(stats), shard_milliseconds(stats)
+    lines = ["| stage | rows | dropped (reason: count) | time |", "|---|---:|---|---:|"]
+    lines += [f"| {r.label} | {r.count:,} | {r.drops_text} | {time_share(r, total_ms)} |" for r in rows]
+    timed = sum(r.milliseconds or 0 for r in rows)
+    if total_ms > 0:
+        rest = max(0.0, 100 * (total_ms - timed) / total_ms)
+        lines.append(f"\ntime: share of {total_ms / 1000:,.1f} s of shard work (summed over shards); the other "
+                     f"{rest:.1f}% is reading the input (page extraction included) and writing the shards")
     return "\n".join(lines)
 
 

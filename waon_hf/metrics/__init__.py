@@ -1,10 +1,11 @@
 """``evaluate`` metric modules shipped with waon_hf.
 
 Each lives in a folder named like its script (``waon_bench/waon_bench.py``), which is what
-``evaluate.load(<folder>)`` looks for, next to its metric card (``README.md``). From a checkout,
-``evaluate.load("waon_hf/metrics/waon_bench")``; from an installed package,
-``evaluate.load(waon_hf.metrics.metric_path("waon_bench"))``. Loading a local path never touches
-the network (it works with ``HF_HUB_OFFLINE=1``).
+``evaluate.load(<folder>)`` looks for, next to its metric card (``README.md``). From any folder,
+installed or from a checkout: ``evaluate.load(metric_path("waon_bench"))``, the same as
+``evaluate.load(str(importlib.resources.files("waon_hf.metrics") / "waon_bench"))``; the relative
+``evaluate.load("waon_hf/metrics/waon_bench")`` works only from a checkout's root. Loading a local
+path never touches the network (it works with ``HF_HUB_OFFLINE=1``).
 """
 
 from __future__ import annotations

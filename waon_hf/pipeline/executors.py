@@ -39,9 +39,14 @@ def shard_failure(index: int, source: SourceFile, error: BaseException) -> str:
 
 
 def report_shard(progress: tqdm, index: int, stats: Stats) -> None:
+    """Advance the shard bar; its counts are the run's totals so far, not the last shard's."""
     progress.update(1)
-    if "extract.pairs" in stats:
-        progress.set_postfix(pages=stats.get("extract.japanese_pages", 0), pairs=stats["extract.pairs"])
+    totals = getattr(progress, "waon_totals", None)
+    if totals is None:
+        totals = progress.waon_totals = Stats()
+    totals.merge(stats)
+    if "extract.pairs" in totals:
+        progress.set_postfix(pages=totals.get("extract.japanese_pages", 0), pairs=totals["extract.pairs"])
     logger.debug("shard %d done: %s", index, dict(stats))
 
 

@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from waon_hf.sources.remote import COMMONCRAWL_HTTPS, RemoteFileError, open_binary
+from waon_hf.sources.remote import COMMONCRAWL_HTTPS, RemoteFileError, RetryPolicy, open_binary
 
 CRAWL_ID_RE = re.compile(r"^CC-MAIN-\d{4}-\d{2}$")
 _CRAWL_IN_PATH_RE = re.compile(r"(CC-MAIN-\d{4}-\d{2})")
@@ -36,12 +36,13 @@ def cc_base_url(override: str | None = None) -> str:
     return (override or os.environ.get("WAON_CC_BASE_URL") or COMMONCRAWL_HTTPS).rstrip("/") + "/"
 
 
-def list_crawl_warcs(crawl_id: str, base_url: str | None = None) -> list[str]:
-    """URLs of every WARC file of a crawl, in listing order."""
+def list_crawl_warcs(crawl_id: str, base_url: str | None = None, policy: RetryPolicy | None = None) -> list[str]:
+    """URLs of every WARC file of a crawl, in listing order (read with the remote reads' retry policy;
+    a host that does not resolve fails at once, naming the offline alternatives)."""
     base = cc_base_url(base_url)
     listing = f"{base}crawl-data/{crawl_id}/warc.paths.gz"
     try:
-        with open_binary(listing) as raw, gzip.open(raw, "rt", encoding="utf-8") as f:
+        with open_binary(listing, policy) as raw, gzip.open(raw, "rt", encoding="utf-8") as f:
             paths = [line.strip() for line in f if line.strip()]
     except RemoteFileError as e:
         if "HTTP 404" in str(e) or "HTTP 403" in str(e):

@@ -35,6 +35,8 @@ import datasets
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from waon_hf.sources.remote import check_resolves
+
 logger = logging.getLogger(__name__)
 
 SOURCE_NAME = "relaion"
@@ -120,6 +122,10 @@ def _data_files(path_or_id: str | os.PathLike | Sequence[str]) -> list[str] | No
     return None
 
 
+def _no_rows():
+    yield from ()
+
+
 def iter_relaion(
     path_or_id: str | os.PathLike | Sequence[str], split: str = "train", streaming: bool = True,
     language: str | None = None, limit: int | None = None, english: bool | None = None,
@@ -137,6 +143,14 @@ def iter_relaion(
     if files is not None:
         if not files:
             raise FileNotFoundError(f"no parquet files at {path_or_id!r}")
+        # A file with no rows (a valid parquet, e.g. an empty part of an export) makes datasets' parquet
+        # reader fail with ArrowInvalid "BatchSize must be greater than 0": it contributes nothing.
+        files = [f for f in files if f.startswith("hf://") or pq.ParquetFile(f).metadata.num_rows > 0]
+        if not files:
+            if streaming:
+                return datasets.IterableDataset.from_generator(_no_rows, features=relaion_features(english))
+            return datasets.Dataset.from_dict({name: [] for name in relaion_features(english)},
+                                              features=relaion_features(english))
         ds = datasets.load_dataset("parquet", data_files={split: files}, split=split, streaming=streaming)
     else:
         ds = datasets.load_dataset(os.fspath(path_or_id), split=split, streaming=streaming)
@@ -165,9 +179,11 @@ def list_relaion_files(path_or_id: str | os.PathLike | Sequence[str]) -> list[st
     ``huggingface_hub``; needs the network)."""
     files = _data_files(path_or_id)
     if files is None:
-        from huggingface_hub import HfApi
+        from huggingface_hub import HfApi, constants
 
         repo_id = os.fspath(path_or_id)
+        if not constants.HF_HUB_OFFLINE:
+            check_resolves(constants.ENDPOINT)  # no network: say so now, not after the Hub client's retries
         names = HfApi().list_repo_files(repo_id, repo_type="dataset")
         files = [f"hf://datasets/{repo_id}/{name}" for name in sorted(names) if name.endswith(".parquet")]
     if not files:

@@ -2,8 +2,11 @@
 
 HTTP(S) streams survive transient failures mid-file: on a connection error, a timeout, or a
 429/5xx, the stream reconnects with ``Range: bytes=<offset>-`` and carries on from the byte it had
-reached, with exponential backoff, up to ``max_retries`` consecutive failures. Permanent errors
-(404, 403, ...) raise :class:`RemoteFileError` at once with the URL and status.
+reached, with exponential backoff and jitter (:class:`RetryPolicy`, the package's one policy for
+remote reads: the crawl listing and every WARC/parquet read), up to ``max_retries`` consecutive
+failures. Permanent errors (404, 403, ...) raise :class:`RemoteFileError` at once with the URL and
+status, and so does a host name that does not resolve: retrying DNS for half a minute only delays the
+message naming the offline alternatives (:data:`OFFLINE_ALTERNATIVES`).
 
 ``s3://commoncrawl/...`` is read over HTTPS from Common Crawl's public endpoint (anonymous, the
 way Common Crawl recommends); other ``s3://`` and ``fsspec`` URLs go through ``fsspec`` when the
@@ -15,8 +18,11 @@ from __future__ import annotations
 import io
 import logging
 import os
+import random
+import socket
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import requests
 
@@ -27,20 +33,73 @@ USER_AGENT = "waon_hf (+https://github.com/waon-hf/waon_hf)"
 COMMONCRAWL_HTTPS = "https://data.commoncrawl.org/"
 
 
+OFFLINE_ALTERNATIVES = ("to work without this host: give local WARC files as INPUT, point --cc-base-url (or "
+                        "WAON_CC_BASE_URL) at a reachable mirror, and set HF_HUB_OFFLINE=1 to use Hub files "
+                        "already in the local cache")
+
+
 class RemoteFileError(IOError):
     """A remote file could not be read (permanent HTTP error or retries exhausted)."""
 
 
+class HostNotFoundError(RemoteFileError):
+    """The host name of a URL does not resolve (no network, a typo, no DNS on this node): not retried."""
+
+
 @dataclass
 class RetryPolicy:
+    """How every remote read retries: exponential backoff with jitter, so that a thousand array tasks
+    that failed together do not all come back in the same second."""
+
     max_retries: int = 5
     backoff_s: float = 1.0  # first wait; doubles each time
     max_backoff_s: float = 60.0
+    jitter: float = 0.5  # each wait is scaled by a random factor in [1 - jitter, 1 + jitter]
     connect_timeout_s: float = 10.0
     read_timeout_s: float = 60.0
 
-    def wait(self, attempt: int) -> float:
-        return min(self.max_backoff_s, self.backoff_s * (2 ** attempt))
+    def __post_init__(self) -> None:
+        if self.max_retries < 0 or self.backoff_s < 0 or self.max_backoff_s < 0 or not 0 <= self.jitter <= 1:
+            raise ValueError(f"retry policy out of range: {self}")
+
+    def wait(self, attempt: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry ``attempt + 1``."""
+        base = min(self.max_backoff_s, self.backoff_s * (2 ** attempt))
+        return base * (rng or random).uniform(1 - self.jitter, 1 + self.jitter)
+
+
+def is_name_resolution_error(error: BaseException) -> bool:
+    """Whether ``error`` comes from a host name that does not resolve (through requests' and urllib3's
+    wrappers: ``ConnectionError(MaxRetryError(reason=NameResolutionError(...gaierror)))``)."""
+    seen: set[int] = set()
+    todo: list = [error]
+    while todo:
+        e = todo.pop()
+        if not isinstance(e, BaseException) or id(e) in seen:
+            continue
+        seen.add(id(e))
+        if isinstance(e, socket.gaierror) or type(e).__name__ == "NameResolutionError":
+            return True
+        todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+    return False
+
+
+def check_resolves(url: str) -> None:
+    """Raise :class:`HostNotFoundError` at once when the host of ``url`` does not resolve: for callers
+    whose client library would otherwise retry a DNS failure for half a minute (the Hub's)."""
+    host = urlsplit(url).hostname
+    if not host:
+        return
+    try:
+        socket.getaddrinfo(host, None)
+    except socket.gaierror as e:
+        raise host_not_found(url, e) from None
+
+
+def host_not_found(url: str, error: BaseException) -> HostNotFoundError:
+    host = urlsplit(url).hostname or url
+    return HostNotFoundError(f"{url}: the host {host} does not resolve (no network or DNS here?); "
+                             f"{OFFLINE_ALTERNATIVES}")
 
 
 class HTTPRangeStream(io.RawIOBase):
@@ -70,6 +129,8 @@ class HTTPRangeStream(io.RawIOBase):
                     timeout=(self.policy.connect_timeout_s, self.policy.read_timeout_s),
                 )
             except (requests.ConnectionError, requests.Timeout) as e:
+                if is_name_resolution_error(e):
+                    raise host_not_found(self.url, e) from None
                 attempt = self._backoff(attempt, f"connection failed: {e}")
                 continue
             if resp.status_code in RETRYABLE_STATUS:
