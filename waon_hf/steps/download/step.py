@@ -1,0 +1,297 @@
+"""The ``download`` step: :class:`DownloadImages`, a :class:`~waon_hf.steps.base.MapStep` over a ``url`` column.
+
+Each ``process_batch`` call downloads its batch concurrently (asyncio + aiohttp, an event loop and an
+HTTP session per call, so nothing open survives pickling) and adds one value per row to each of
+:data:`~waon_hf.steps.download.statuses.OUTPUT_COLUMNS`. A failure is a value, not an exception:
+every row gets a ``status`` from the closed set and a human-readable ``error``; failed rows have null
+``image``, sizes and ``sha256``. Statuses, request policy, consent, SSRF guard and image handling:
+``docs/download.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import dataclasses
+import ipaddress
+import logging
+import math
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import datasets
+
+from waon_hf.stats import Stats
+from waon_hf.steps.base import Batch, MapStep, register
+from waon_hf.steps.download.fetcher import Fetcher
+from waon_hf.steps.download.guard import address_allowed
+from waon_hf.steps.download.resize import ENCODERS, INTERPOLATIONS, RESIZE_MODES, ImageOptions, transcode
+from waon_hf.steps.download.robots import DEFAULT_USER_AGENT, RobotsRules, user_agent_token, x_robots_refuses
+from waon_hf.steps.download.statuses import OUTPUT_COLUMNS, RETRYABLE_STATUSES, failure_row, retryable, status_counts
+
+logger = logging.getLogger(__name__)
+
+
+@register
+@dataclasses.dataclass
+class DownloadImages(MapStep):
+    """Download the images of ``column`` and add :data:`OUTPUT_COLUMNS` (policy: ``docs/download.md``).
+
+    Columns in: ``column`` (default ``url``). Columns out (added; the input columns are kept):
+    ``image`` (``datasets.Image``, embedded re-encoded bytes), ``status``, ``error`` (strings),
+    ``width``, ``height``, ``original_width``, ``original_height`` (int32) and ``sha256`` (hex
+    SHA-256 of the stored bytes); all but ``status``/``error`` are null on failure.
+    """
+
+    name = "download"
+    column: str = "url"
+    # image
+    image_size: int = 256
+    resize_mode: str = "keep_ratio"
+    resize_only_if_bigger: bool = False
+    downscale_interpolation: str = "area"
+    upscale_interpolation: str = "lanczos"
+    encode_format: str = "jpeg"
+    encode_quality: int = 95
+    max_pixels: int = 89_478_485  # Pillow's own default limit
+    max_bytes: int = 20 * 1024 * 1024
+    # network
+    concurrency: int = 64
+    per_host: int = 4
+    per_host_rate: float | None = None
+    timeout_connect: float = 5.0
+    timeout_read: float = 10.0
+    timeout_total: float = 20.0
+    batch_timeout_s: float | None = None  # None: derived from the batch size, see batch_deadline()
+    max_redirects: int = 5
+    retries: int = 2
+    backoff_s: float = 1.0
+    max_backoff_s: float = 10.0
+    verify_tls: bool = True
+    decode_threads: int = 2
+    # politeness, consent, safety
+    user_agent: str = DEFAULT_USER_AGENT
+    respect_robots: bool = True
+    respect_x_robots_tag: bool = True
+    allow_private: bool = False
+    allowed_networks: tuple[str, ...] = ()
+    # archives
+    warc_sources: tuple[str, ...] = ()
+    offline: bool = False
+
+    def __post_init__(self) -> None:
+        if self.resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode {self.resize_mode!r} not in {sorted(RESIZE_MODES)}")
+        for name in (self.downscale_interpolation, self.upscale_interpolation):
+            if name not in INTERPOLATIONS:
+                raise ValueError(f"interpolation {name!r} not in {sorted(INTERPOLATIONS)}")
+        if self.encode_format not in ENCODERS:
+            raise ValueError(f"encode_format {self.encode_format!r} not in {sorted(ENCODERS)}")
+        for name in ("image_size", "concurrency", "per_host", "max_bytes", "max_pixels", "decode_threads"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.retries < 0 or self.max_redirects < 0:
+            raise ValueError("retries and max_redirects must be >= 0")
+        self.warc_sources = tuple(self.warc_sources)
+        self.allowed_networks = tuple(self.allowed_networks)
+        self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in self.allowed_networks)
+
+    # -- configuration helpers ----------------------------------------------------------------
+
+    def output_features(self) -> dict[str, Any]:
+        int32 = datasets.Value("int32")
+        return {"image": datasets.Image(), "status": datasets.Value("string"), "error": datasets.Value("string"),
+                "width": int32, "height": int32, "original_width": int32, "original_height": int32,
+                "sha256": datasets.Value("string")}
+
+    def image_options(self) -> ImageOptions:
+        return ImageOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ImageOptions)})
+
+    def agent_token(self) -> str:
+        return user_agent_token(self.user_agent)
+
+    def address_allowed(self, address: str) -> bool:
+        """The SSRF guard's predicate (``allow_private`` aside)."""
+        return address_allowed(address, self._networks)
+
+    def batch_deadline(self, n_urls: int) -> float:
+        """Seconds one ``process_batch`` call may take: ``batch_timeout_s``, or a bound on honest work
+        (every slot busy ``timeout_total`` per URL, plus one URL's retries and back-offs)."""
+        if self.batch_timeout_s is not None:
+            return self.batch_timeout_s
+        waves = math.ceil(n_urls / self.concurrency) if n_urls else 0
+        one_url = (self.retries + 1) * self.timeout_total + self.retries * self.max_backoff_s
+        return waves * self.timeout_total + one_url + 2 * self.timeout_total
+
+    # -- lazily built, per process (dropped from pickles) ---------------------------------------
+
+    def robots_cache(self) -> dict[str, RobotsRules]:
+        """``origin -> RobotsRules`` of this instance in this process (shared by its batches)."""
+        cache = self.__dict__.get("_cache_robots")
+        if cache is None:
+            cache = self.__dict__["_cache_robots"] = {}
+        return cache
+
+    def archive(self):
+        """The index of ``warc_sources`` (built once per process), or None without them."""
+        if not self.warc_sources:
+            return None
+        index = self.__dict__.get("_cache_archive")
+        if index is None:
+            from waon_hf.sources.warc_images import WarcImageIndex
+
+            index = self.__dict__["_cache_archive"] = WarcImageIndex.build(self.warc_sources)
+        return index
+
+    def from_archive(self, url: str) -> dict[str, Any]:
+        """The output row for ``url`` served from ``warc_sources`` (no network)."""
+        record = self.archive().get(url)
+        if record is None:
+            return failure_row("not_in_archive", "not in warc_sources")
+        if self.respect_x_robots_tag and record.x_robots_tag and x_robots_refuses(record.x_robots_tag,
+                                                                                   self.agent_token()):
+            return failure_row("x_robots_tag", f"X-Robots-Tag: {'; '.join(record.x_robots_tag)} (archived)")
+        if len(record.data) > self.max_bytes:
+            return failure_row("too_large", f"archived body of {len(record.data)} bytes > max_bytes")
+        return transcode(record.data, self.image_options())
+
+    # -- running --------------------------------------------------------------------------------
+
+    def fetch(self, urls: list[str]) -> list[dict[str, Any]]:
+        """Output rows for ``urls`` (same order); identical URLs are fetched once."""
+        if not urls:
+            return []
+        return _run_coroutine(lambda: self._fetch_all(urls))
+
+    async def _fetch_all(self, urls: list[str]) -> list[dict[str, Any]]:
+        unique = list(dict.fromkeys(urls))
+        deadline = self.batch_deadline(len(unique))
+        executor = concurrent.futures.ThreadPoolExecutor(self.decode_threads, thread_name_prefix="waon-decode")
+        try:
+            fetcher = Fetcher(self, executor)
+            try:
+                tasks = {url: asyncio.ensure_future(fetcher.download(url)) for url in unique}
+                done, pending = await asyncio.wait(tasks.values(), timeout=deadline)
+                # Cancel stragglers, and robots.txt fetches nobody waits for any more (left running,
+                # they would fail on the closed session and cache a bogus "unreachable").
+                stragglers = [*pending, *(f for f in fetcher.robots_pending.values() if not f.done())]
+                for task in stragglers:
+                    task.cancel()
+                await asyncio.gather(*stragglers, return_exceptions=True)
+            finally:
+                await fetcher.close()
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+        late = failure_row("timeout", f"batch deadline of {deadline:.0f}s exceeded")
+        rows = {url: task.result() if task in done else late for url, task in tasks.items()}
+        return [rows[url] for url in urls]
+
+    def apply(self, ds, stats=None, *, num_proc=None, batch_size=1_000, cache_file_name=None):
+        """``MapStep.apply``, but the output is written to an Arrow file as it is produced rather than
+        kept in memory: a shard's images (about 20 KB each at 256 px) would otherwise all sit in RAM.
+
+        ``cache_file_name`` defaults to a file in ``datasets``' temporary directory (deleted at
+        exit); the returned dataset is memory-mapped from it. Memory per process is then about
+        ``batch_size`` encoded images plus at most ``concurrency`` response bodies (each at most
+        ``max_bytes``). The batch is smaller than the base's default because the tail of each batch
+        waits for its slowest URL.
+        """
+        features = datasets.Features({**ds.features, **self.output_features()})
+        out = _spilling_map(ds, self.process_batch, self.input_columns(), features, num_proc=num_proc,
+                            batch_size=batch_size, cache_file_name=cache_file_name, desc=self.name)
+        if stats is not None:
+            stats.add_stage(self.name, {"in": len(ds), "kept": len(out)})
+        return out
+
+    def process_batch(self, batch: Batch) -> Batch:
+        rows = self.fetch(list(batch[self.column]))
+        for name in OUTPUT_COLUMNS:
+            batch[name] = [row[name] for row in rows]
+        return batch
+
+    # -- retrying failures ----------------------------------------------------------------------
+
+    def retry_failed(self, batch: Batch) -> Batch:
+        """Re-fetch the rows whose ``status`` is retryable; every other row is returned untouched.
+
+        ``batch`` holds ``column`` and all :data:`OUTPUT_COLUMNS` (a previous run's output).
+        """
+        todo = [i for i, status in enumerate(batch["status"]) if retryable(status)]
+        rows = self.fetch([batch[self.column][i] for i in todo])
+        for name in OUTPUT_COLUMNS:
+            values = list(batch[name])
+            for i, row in zip(todo, rows, strict=True):
+                values[i] = row[name]
+            batch[name] = values
+        return batch
+
+    def apply_retry_failed(
+        self, ds: datasets.Dataset, stats: Stats | None = None, *, num_proc: int | None = None,
+        batch_size: int = 1_000, cache_file_name: str | None = None,
+    ) -> datasets.Dataset:
+        """:meth:`retry_failed` over a downloaded dataset (the ``waon download --retry-failed`` path).
+
+        Images of untouched rows pass through as stored bytes (the column is read undecoded).
+        """
+        missing = [c for c in (self.column, *OUTPUT_COLUMNS) if c not in ds.column_names]
+        if missing:
+            raise ValueError(f"not a downloaded dataset: columns {missing} missing")
+        names = [self.column, *OUTPUT_COLUMNS]
+        n_retry = sum(status_counts(ds).get(s, 0) for s in RETRYABLE_STATUSES)
+        if n_retry == 0:
+            if stats is not None:
+                stats.add_stage(f"{self.name}_retry", {"in": len(ds), "kept": len(ds), "retried": 0})
+            return ds
+        raw = ds.cast_column("image", datasets.Image(decode=False))
+
+        features = datasets.Features({**raw.features, **self.output_features(), "image": datasets.Image(decode=False)})
+        out = _spilling_map(raw, self.retry_failed, names, features, num_proc=num_proc, batch_size=batch_size,
+                            cache_file_name=cache_file_name, desc=f"{self.name} (retry)")
+        out = out.cast_column("image", datasets.Image())
+        if stats is not None:
+            stats.add_stage(f"{self.name}_retry", {"in": len(ds), "kept": len(out), "retried": n_retry})
+        return out
+
+
+def _spilling_map(ds: datasets.Dataset, fn: Callable[[Batch], Batch], names: list[str], features, *, num_proc,
+                  batch_size: int, cache_file_name: str | None, desc: str) -> datasets.Dataset:
+    """``ds.map(fn)`` over ``names``, written batch by batch to an Arrow file (memory-mapped after)."""
+    import uuid
+
+    from datasets.fingerprint import get_temporary_cache_files_directory
+
+    if len(ds) == 0:  # map() adds no column to an empty dataset
+        return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
+    if cache_file_name is None:
+        cache_file_name = os.path.join(get_temporary_cache_files_directory(), f"download-{uuid.uuid4().hex}.arrow")
+
+    def call(*values):
+        return fn(dict(zip(names, values, strict=True)))
+
+    return ds.map(call, batched=True, batch_size=batch_size, num_proc=num_proc, input_columns=names,
+                  cache_file_name=cache_file_name, writer_batch_size=batch_size, new_fingerprint=uuid.uuid4().hex,
+                  features=features, desc=desc)
+
+
+def _run_coroutine(make: Callable[[], Any]) -> Any:
+    """``asyncio.run(make())``, also from a thread that already runs an event loop (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(make())
+    result: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(make())
+        except BaseException as e:  # re-raised in the caller's thread
+            result["error"] = e
+
+    thread = threading.Thread(target=target, name="waon-download")
+    thread.start()
+    thread.join()
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
