@@ -29,8 +29,10 @@ from waon_hf.steps.download import (
     RESIZE_MODES,
     STATUSES,
     DownloadImages,
+    GuardedResolver,
     ImageOptions,
     address_allowed,
+    embedded_ipv4,
     retryable,
     status_counts,
     transcode,
@@ -406,6 +408,13 @@ def test_too_large_by_header_and_by_body():
         assert fetch_one(s, srv.url("/undeclared"), within=2)["status"] == "too_large"
 
 
+def test_max_bytes_equal_to_the_robots_cap_still_refuses_a_longer_body():
+    """Only robots.txt is cut at 512 KiB; an image body over max_bytes is refused whatever max_bytes is."""
+    body = JPEG + b"\0" * (600 * 1024 - len(JPEG))  # decodes fine if cut at 512 KiB
+    with Server({"/big": send(body, length=False)}) as srv:
+        assert fetch_one(step(max_bytes=512 * 1024), srv.url("/big"), within=2)["status"] == "too_large"
+
+
 @pytest.mark.parametrize("url", ["", "ftp://example.jp/a.jpg", "http://", "javascript:alert(1)", "/relative.jpg"])
 def test_invalid_urls(url):
     row = fetch_one(step(), url, within=1)
@@ -565,6 +574,84 @@ def test_ssrf_guard_checks_every_redirect():
         row = fetch_one(s, srv.url("/a.jpg"), within=2)
         assert row["status"] == "blocked_private_address" and "::1" in row["error"]
         assert srv.count("/a.jpg") == 1
+
+
+# IPv6 forms that embed an IPv4 address: the embedded address decides.
+EMBEDDED_LOOPBACK = [
+    "::127.0.0.1",  # IPv4-compatible
+    "::ffff:0:7f00:1",  # IPv4-translated (SIIT)
+    "64:ff9b::7f00:1",  # NAT64 well-known prefix
+    "64:ff9b:1::7f00:1",  # NAT64 local-use prefix (refused as a whole)
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254 (cloud metadata)
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+]
+
+
+@pytest.mark.parametrize("address", EMBEDDED_LOOPBACK + ["64:ff9b::a00:1", "::ffff:0:a9fe:a9fe", "::10.0.0.1"])
+def test_address_predicate_unwraps_embedded_ipv4(address):
+    assert address_allowed(address) is False
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1"])
+def test_embedded_public_ipv4_stays_allowed(address):
+    assert address_allowed(address) is True  # NAT64 / 6to4 of 8.8.8.8: a public destination
+
+
+def test_embedded_ipv4_is_decoded():
+    import ipaddress
+
+    v4 = ipaddress.IPv4Address
+    assert embedded_ipv4(ipaddress.IPv6Address("64:ff9b::c000:221")) == (v4("192.0.2.33"),)
+    assert embedded_ipv4(ipaddress.IPv6Address("2002:c000:221::1")) == (v4("192.0.2.33"),)
+    assert embedded_ipv4(ipaddress.IPv6Address("2001:0:4136:e378:8000:63bf:3fff:fdd2")) == (
+        v4("65.54.227.120"), v4("192.0.2.45"))  # RFC 4380's example: server, de-obfuscated client
+    assert embedded_ipv4(ipaddress.IPv6Address("2001:4860:4860::8888")) == ()
+    # allowed_networks opens the embedded address too, as it does for IPv4-mapped forms
+    assert address_allowed("64:ff9b::7f00:1", [ipaddress.ip_network("127.0.0.0/8")])
+
+
+def test_ssrf_guard_refuses_embedded_ipv4_literals_without_connecting():
+    with Server({"/a.jpg": send(JPEG), "/robots.txt": error(404)}) as srv:
+        s = DownloadImages(timeout_total=1)
+        for address in EMBEDDED_LOOPBACK:
+            row = fetch_one(s, srv.url("/a.jpg", host=f"[{address}]"), within=1)
+            assert row["status"] == "blocked_private_address", (address, row["error"])
+        assert srv.requests == []
+
+
+class ScriptedResolver:
+    """Stands in for aiohttp's resolver: every host name resolves to ``addresses``."""
+
+    def __init__(self, addresses):
+        self.addresses = addresses
+
+    async def resolve(self, host, port=0, family=socket.AF_INET):
+        return [{"hostname": host, "host": a, "port": port, "family": socket.AF_INET6 if ":" in a else socket.AF_INET,
+                 "proto": 0, "flags": socket.AI_NUMERICHOST} for a in self.addresses]
+
+    async def close(self):
+        pass
+
+
+def test_ssrf_guard_refuses_host_names_resolving_to_embedded_ipv4(monkeypatch):
+    """A DNS answer made only of IPv4-embedding forms of loopback is refused before any connection."""
+    import aiohttp
+
+    monkeypatch.setattr(aiohttp, "DefaultResolver", lambda: ScriptedResolver(EMBEDDED_LOOPBACK))
+    with Server({"/a.jpg": send(JPEG), "/robots.txt": error(404)}) as srv:
+        row = fetch_one(DownloadImages(timeout_total=1), srv.url("/a.jpg", host="images.example"), within=1)
+        assert row["status"] == "blocked_private_address", row["error"]
+        assert "64:ff9b::7f00:1" in row["error"]
+        assert srv.requests == []
+
+
+def test_guarded_resolver_keeps_only_allowed_answers():
+    import asyncio
+
+    answers = ScriptedResolver(["2002:7f00:1::1", "8.8.8.8", "64:ff9b::7f00:1"])
+    guarded = GuardedResolver(address_allowed, inner=answers)
+    assert [a["host"] for a in asyncio.run(guarded.resolve("mixed.example", 80))] == ["8.8.8.8"]
 
 
 # --------------------------------------------------------------------------------------------

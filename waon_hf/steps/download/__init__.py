@@ -11,7 +11,13 @@ its downloader.
 The policy in prose (statuses, request policy, consent, SSRF guard, images): ``docs/download.md``.
 """
 
-from waon_hf.steps.download.guard import BlockedAddressError, GuardedResolver, address_allowed, ip_literal
+from waon_hf.steps.download.guard import (
+    BlockedAddressError,
+    GuardedResolver,
+    address_allowed,
+    embedded_ipv4,
+    ip_literal,
+)
 from waon_hf.steps.download.resize import (
     DECODE_FORMATS,
     ENCODERS,
@@ -41,6 +47,6 @@ from waon_hf.steps.download.step import DownloadImages
 __all__ = [
     "DECODE_FORMATS", "DEFAULT_USER_AGENT", "ENCODERS", "INTERPOLATIONS", "OUTPUT_COLUMNS", "RESIZE_MODES",
     "RETRYABLE_STATUSES", "STATUSES", "X_ROBOTS_DIRECTIVES", "BlockedAddressError", "DownloadImages", "Failure",
-    "GuardedResolver", "ImageOptions", "RobotsRules", "address_allowed", "failure_row", "ip_literal", "retryable",
-    "status_counts", "transcode", "user_agent_token", "x_robots_refuses",
+    "GuardedResolver", "ImageOptions", "RobotsRules", "address_allowed", "embedded_ipv4", "failure_row", "ip_literal",
+    "retryable", "status_counts", "transcode", "user_agent_token", "x_robots_refuses",
 ]
