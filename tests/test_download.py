@@ -31,6 +31,7 @@ from waon_hf.steps.download import (
     DownloadImages,
     GuardedResolver,
     ImageOptions,
+    RobotsRules,
     address_allowed,
     embedded_ipv4,
     retryable,
@@ -58,6 +59,7 @@ class Server:
     def __init__(self, routes: dict[str, Handler], max_requests: int = 300, tracker: Tracker | None = None):
         self.routes = routes
         self.requests: list[str] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each request, in the server's own log
         self.headers: list[dict[str, str]] = []
         self.max_requests = max_requests
         self.tracker = tracker or Tracker()
@@ -93,6 +95,7 @@ class Server:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         with self.lock:
             self.requests.append(h.path)
+            self.arrivals.append(time.monotonic())
             self.headers.append(dict(h.headers))
             over = len(self.requests) > self.max_requests
         if over:
@@ -468,6 +471,87 @@ def test_robots_agent_specific_group():
         row = fetch_one(step(user_agent="otherbot/2.0 (+https://example.org/bot)"), srv.url("/a.jpg"), within=2)
     assert row["status"] == "robots_disallowed"
     assert user_agent_token("otherbot/2.0 (+https://example.org/bot)") == "otherbot"
+
+
+# RFC 9309 matching: wildcards, end anchors, the longest match wins (urllib.robotparser got each wrong).
+RFC9309_ROBOTS = b"""User-agent: *
+Disallow: /*.jpg$
+Disallow: /*/private/
+Disallow: /img/
+Allow: /img/public/
+"""
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/a/photo.jpg", "robots_disallowed"),  # "*" matches any run of characters, "$" the end
+    ("/a/photo.jpg?size=2", "ok"),  # the query is part of the match: not at the end
+    ("/a/photo.png", "ok"),
+    ("/u/private/x.png", "robots_disallowed"),  # "*" inside the path
+    ("/private/x.png", "ok"),  # "/*/" needs a first segment
+    ("/img/public/x.png", "ok"),  # the longer Allow beats the shorter Disallow listed before it
+    ("/img/x.png", "robots_disallowed"),
+])
+def test_robots_rfc9309_matching(path, status):
+    with Server({"/robots.txt": send(RFC9309_ROBOTS, "text/plain"), path.split("?")[0]: send(PNG, "image/png")}) as srv:
+        row = fetch_one(step(), srv.url(path), within=2)
+        assert row["status"] == status, row["error"]
+        assert srv.count(path) == (1 if status == "ok" else 0)
+
+
+def test_robots_rules_longest_match_and_ties():
+    rules = RobotsRules.parse("User-agent: *\nAllow: /p\nDisallow: /p/\nAllow: /p/ok/\nDisallow: /*.gif\n"
+                              "Allow: /same\nDisallow: /same\n")
+    assert rules.allows("waon_hf", "http://h/p/x.png") is False  # /p/ (3) beats /p (2)
+    assert rules.allows("waon_hf", "http://h/p/ok/x.png") is True  # /p/ok/ (6) beats /p/ (3)
+    assert rules.allows("waon_hf", "http://h/p/ok/x.gif") is True  # /p/ok/ and /*.gif both 6 long: a tie, Allow
+    assert rules.allows("waon_hf", "http://h/q/x.gif") is False
+    assert rules.allows("waon_hf", "http://h/same") is True  # equal length: Allow wins (RFC 9309 2.2.2)
+    assert RobotsRules().allows("waon_hf", "http://h/anything") is True
+
+
+def gaps(arrivals: list[float]) -> list[float]:
+    return [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+
+
+def test_crawl_delay_spaces_every_request_to_the_host_across_batches():
+    """``Crawl-delay: 1``: the server's own log never shows two requests less than a second apart,
+    robots.txt included and across two batches; another host in the same batch is not slowed."""
+    delayed_routes = {"/robots.txt": send(b"User-agent: *\nCrawl-delay: 1\n", "text/plain")}
+    delayed_routes.update({f"/{i}.png": send(PNG, "image/png") for i in range(3)})
+    fast_routes = {f"/{i}.png": send(PNG, "image/png") for i in range(6)}
+    with Server(delayed_routes) as slow, Server(fast_routes) as fast:
+        s = step(per_host=4, timeout_total=5)
+        t0 = time.monotonic()
+        rows = s.fetch([slow.url("/0.png"), slow.url("/1.png")] + [fast.url(f"/{i}.png") for i in range(6)])
+        fast_done = max(fast.arrivals) - t0
+        rows += s.fetch([slow.url("/2.png")])  # a second batch: the delay still holds
+        assert [r["status"] for r in rows] == ["ok"] * 9
+        assert slow.requests[0] == "/robots.txt" and len(slow.requests) == 4
+        assert min(gaps(slow.arrivals)) >= 1.0, gaps(slow.arrivals)
+        assert fast_done < 1.0  # the other host's requests did not queue behind the delay
+
+
+def test_crawl_delay_is_capped_and_can_be_ignored():
+    routes = {"/robots.txt": send(b"User-agent: *\nCrawl-delay: 86400\n", "text/plain")}
+    routes.update({f"/{i}.png": send(PNG, "image/png") for i in range(3)})
+    with Server(routes) as srv:
+        rows = step(max_crawl_delay=0.3).fetch([srv.url(f"/{i}.png") for i in range(3)])
+        assert [r["status"] for r in rows] == ["ok"] * 3
+        assert 0.3 <= min(gaps(srv.arrivals)) < 2.0
+    with Server(routes) as srv:
+        rows = step(respect_crawl_delay=False, per_host=1).fetch([srv.url(f"/{i}.png") for i in range(3)])
+        assert [r["status"] for r in rows] == ["ok"] * 3
+        assert srv.arrivals[-1] - srv.arrivals[0] < 1.0
+
+
+def test_crawl_delay_past_the_batch_deadline_is_a_timeout():
+    routes = {"/robots.txt": send(b"User-agent: *\nCrawl-delay: 30\n", "text/plain"), "/a.png": send(PNG, "image/png")}
+    with Server(routes) as srv:
+        t0 = time.monotonic()
+        [row] = step(batch_timeout_s=0.5).fetch([srv.url("/a.png")])
+        assert time.monotonic() - t0 < 1.5
+        assert row["status"] == "timeout" and "Crawl-delay: 10s" in row["error"]  # capped at max_crawl_delay
+        assert srv.requests == ["/robots.txt"]
 
 
 @pytest.mark.parametrize("robots, status", [

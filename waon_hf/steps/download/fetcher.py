@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from waon_hf.steps.download.guard import BlockedAddressError, GuardedResolver, ip_literal
+from waon_hf.steps.download.hosts import HostSlots
 from waon_hf.steps.download.resize import transcode
 from waon_hf.steps.download.robots import ROBOTS_CACHE_MAX, ROBOTS_MAX_BYTES, RobotsRules, x_robots_refuses
 from waon_hf.steps.download.statuses import Failure, failure_row, http_failure, retryable
@@ -29,31 +30,9 @@ logger = logging.getLogger(__name__)
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 
 
-class HostSlots:
-    """Per-host slots and request pacing."""
-
-    def __init__(self, slots: int, rate: float | None):
-        self.slots = asyncio.Semaphore(slots)
-        self.interval = 1.0 / rate if rate else 0.0
-        self.next_at = 0.0
-
-    async def acquire(self) -> None:
-        await self.slots.acquire()
-        if not self.interval:
-            return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        wait = self.next_at - now
-        self.next_at = max(now, self.next_at) + self.interval
-        if wait > 0:
-            try:
-                await asyncio.sleep(wait)
-            except BaseException:
-                self.slots.release()
-                raise
-
-
 class Fetcher:
+    """Downloads the URLs of one batch; :meth:`download` never raises (failures are rows)."""
+
     def __init__(self, step: DownloadImages, executor: concurrent.futures.Executor):
         import aiohttp
 
@@ -64,6 +43,7 @@ class Fetcher:
         self.loop = asyncio.get_running_loop()
         self.global_slots = asyncio.Semaphore(step.concurrency)
         self.hosts: dict[str, HostSlots] = {}
+        self.ended_at = step.host_request_ends()
         self.robots = step.robots_cache()
         self.robots_pending: dict[str, asyncio.Future] = {}
         self.archive = step.archive()
@@ -145,18 +125,28 @@ class Fetcher:
             raise Failure("blocked_private_address", f"{literal} is not a public address")
         return target
 
-    @contextlib.asynccontextmanager
-    async def _slot(self, target):
-        key = origin(target)
+    def host(self, key: str) -> HostSlots:
+        """The slots of origin ``key`` in this batch."""
         host = self.hosts.get(key)
         if host is None:
-            host = self.hosts[key] = HostSlots(self.step.per_host, self.step.per_host_rate)
-        await host.acquire()
+            host = self.hosts[key] = HostSlots(key, self.step.per_host, self.step.per_host_rate, self.ended_at)
+        return host
+
+    def late_error(self, url: str, deadline: float) -> str:
+        """The ``error`` of a row still unfinished at the batch deadline."""
+        message = f"batch deadline of {deadline:.0f}s exceeded"
         try:
-            async with self.global_slots:
-                yield
-        finally:
-            host.slots.release()
+            host = self.hosts.get(origin(self._target(url)))
+        except Failure:
+            host = None
+        if host is not None and host.crawl_delay:
+            message += f" (the host asks for Crawl-delay: {host.crawl_delay:g}s)"
+        return message
+
+    @contextlib.asynccontextmanager
+    async def _slot(self, target):
+        async with self.host(origin(target)).slot(), self.global_slots:  # the host's slot first
+            yield
 
     async def _request(self, target, body_limit: int, check_headers: Callable | None = None, truncate: bool = False):
         """GET ``target`` -> (status, headers, redirect location or None, body); raises :class:`Failure`."""
@@ -215,6 +205,10 @@ class Fetcher:
             rules = await asyncio.shield(pending)
         if rules.unreachable:
             raise Failure(rules.status, f"{key}/robots.txt: {rules.unreachable}", final=True)
+        if self.step.respect_crawl_delay:
+            delay = rules.crawl_delay(self.token)
+            if delay:
+                self.host(key).crawl_delay = min(delay, self.step.max_crawl_delay)
         if not rules.allows(self.token, str(target)):
             raise Failure("robots_disallowed", f"{key}/robots.txt disallows {self.token}")
 

@@ -7,8 +7,8 @@ Fetching robots.txt is the fetcher's job (it shares the request path, the guard 
 from __future__ import annotations
 
 import dataclasses
-import urllib.robotparser
 from collections.abc import Iterable
+from typing import Any
 
 DEFAULT_USER_AGENT = "waon_hf/0.1 (+https://github.com/waon-hf/waon_hf)"
 X_ROBOTS_DIRECTIVES = frozenset({"noai", "noimageai", "noindex", "noimageindex"})
@@ -35,17 +35,28 @@ def x_robots_refuses(values: Iterable[str], token: str, directives: Iterable[str
 
 @dataclasses.dataclass
 class RobotsRules:
-    """What one host's robots.txt says; ``unreachable`` means "disallow everything, retry later"."""
+    """What one host's robots.txt says; ``unreachable`` means "disallow everything, retry later".
 
-    parser: urllib.robotparser.RobotFileParser | None = None  # None: no robots.txt, all allowed
+    Rules are matched by protego (RFC 9309: ``*`` and ``$`` wildcards, the longest matching rule wins,
+    ``Allow`` on a tie); the group is the one whose user-agent line matches our product token.
+    """
+
+    parser: Any = None  # a protego.Protego; None: no robots.txt, all allowed
     unreachable: str | None = None
     status: str = "robots_unreachable"  # or timeout / connection_error when the host itself is down
 
     @classmethod
     def parse(cls, text: str) -> RobotsRules:
-        parser = urllib.robotparser.RobotFileParser()
-        parser.parse(text.splitlines())
-        return cls(parser)
+        from protego import Protego
+
+        return cls(Protego.parse(text))
 
     def allows(self, token: str, url: str) -> bool:
-        return self.parser is None or self.parser.can_fetch(token, url)
+        return self.parser is None or self.parser.can_fetch(url, token)
+
+    def crawl_delay(self, token: str) -> float | None:
+        """The ``Crawl-delay`` (seconds) of our group, or None when it sets none."""
+        if self.parser is None:
+            return None
+        delay = self.parser.crawl_delay(token)
+        return delay if delay else None

@@ -75,6 +75,8 @@ class DownloadImages(MapStep):
     user_agent: str = DEFAULT_USER_AGENT
     respect_robots: bool = True
     respect_x_robots_tag: bool = True
+    respect_crawl_delay: bool = True
+    max_crawl_delay: float = 10.0  # a longer Crawl-delay is shortened to this
     allow_private: bool = False
     allowed_networks: tuple[str, ...] = ()
     # archives
@@ -94,6 +96,8 @@ class DownloadImages(MapStep):
                 raise ValueError(f"{name} must be >= 1")
         if self.retries < 0 or self.max_redirects < 0:
             raise ValueError("retries and max_redirects must be >= 0")
+        if not self.max_crawl_delay >= 0:
+            raise ValueError("max_crawl_delay must be >= 0")
         self.warc_sources = tuple(self.warc_sources)
         self.allowed_networks = tuple(self.allowed_networks)
         self._networks = tuple(ipaddress.ip_network(n, strict=False) for n in self.allowed_networks)
@@ -133,6 +137,14 @@ class DownloadImages(MapStep):
         if cache is None:
             cache = self.__dict__["_cache_robots"] = {}
         return cache
+
+    def host_request_ends(self) -> dict[str, float]:
+        """``origin -> time.monotonic()`` at which the last request to a crawl-delayed host ended, so
+        that the delay also holds between two batches of this instance in this process."""
+        ends = self.__dict__.get("_cache_request_ends")
+        if ends is None:
+            ends = self.__dict__["_cache_request_ends"] = {}
+        return ends
 
     def archive(self):
         """The index of ``warc_sources`` (built once per process), or None without them."""
@@ -184,8 +196,8 @@ class DownloadImages(MapStep):
                 await fetcher.close()
         finally:
             executor.shutdown(wait=False, cancel_futures=True)
-        late = failure_row("timeout", f"batch deadline of {deadline:.0f}s exceeded")
-        rows = {url: task.result() if task in done else late for url, task in tasks.items()}
+        rows = {url: task.result() if task in done else failure_row("timeout", fetcher.late_error(url, deadline))
+                for url, task in tasks.items()}
         return [rows[url] for url in urls]
 
     def apply(self, ds, stats=None, *, num_proc=None, batch_size=1_000, cache_file_name=None):
