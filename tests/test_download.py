@@ -21,6 +21,7 @@ import datasets
 import pytest
 from PIL import Image
 
+from waon_hf.funnel import funnel_markdown
 from waon_hf.sources.warc_images import WarcImageIndex
 from waon_hf.stats import Stats
 from waon_hf.steps.base import build_step
@@ -40,6 +41,7 @@ from waon_hf.steps.download import (
     user_agent_token,
     x_robots_refuses,
 )
+from waon_hf.steps.download.fetcher import interleaved_by_host
 from waon_hf.synthetic import encode_item, synthetic_image, warc_image_response, warc_response, write_warc
 
 JPEG = synthetic_image(1, 800, 600)
@@ -620,6 +622,156 @@ def test_identical_urls_in_a_batch_are_fetched_once():
         rows = step(respect_robots=False).fetch([srv.url("/a.jpg")] * 3)
         assert srv.count("/a.jpg") == 1
     assert [r["sha256"] for r in rows] == [rows[0]["sha256"]] * 3
+
+
+# --------------------------------------------------------------------------------------------
+# Adaptive per-host concurrency, DNS cache, host interleaving, per-host outcomes
+# --------------------------------------------------------------------------------------------
+
+class Tolerant:
+    """A handler that serves ``tolerance`` requests at a time (``latency`` s each) and answers 429 at once
+    to any request beyond that; its log has (event, time, requests in flight) at every arrival ("in") and
+    departure ("out")."""
+
+    def __init__(self, tolerance: int, latency: float, retry_after: str | None = None):
+        self.tolerance, self.latency, self.retry_after = tolerance, latency, retry_after
+        self.lock = threading.Lock()
+        self.inflight = 0
+        self.log: list[tuple[str, float, int]] = []
+        self.codes: list[int] = []
+
+    def __call__(self, h):
+        with self.lock:
+            self.inflight += 1
+            self.log.append(("in", time.monotonic(), self.inflight))
+            refuse = self.inflight > self.tolerance
+        try:
+            if refuse:
+                headers = [("Retry-After", self.retry_after)] if self.retry_after else []
+                send(b"slow down", "text/plain", 429, headers)(h)
+            else:
+                send(PNG, "image/png", delay=self.latency)(h)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+                self.log.append(("out", time.monotonic(), self.inflight))
+                self.codes.append(429 if refuse else 200)
+
+    def excursions(self) -> list[float]:
+        """Durations of the periods in which more than ``tolerance`` requests were in flight."""
+        spans, start = [], None
+        for _, t, n in self.log:
+            if n > self.tolerance and start is None:
+                start = t
+            elif n <= self.tolerance and start is not None:
+                spans.append(t - start)
+                start = None
+        return spans
+
+
+def many(handler, n: int) -> dict[str, Handler]:
+    return {f"/{i}.png": handler for i in range(n)}
+
+
+def test_adaptive_limit_grows_on_a_fast_clean_host():
+    with Server(many(send(PNG, "image/png", delay=0.03), 60)) as srv:
+        rows = step(per_host=1, per_host_max=10, concurrency=32, respect_robots=False).fetch(
+            [srv.url(f"/{i}.png") for i in range(60)])
+        assert all(r["status"] == "ok" for r in rows)
+        assert 6 <= srv.tracker.peak <= 10  # grew from 1, never past per_host_max
+    with Server(many(send(PNG, "image/png", delay=0.03), 10)) as srv:
+        step(per_host=1, concurrency=32, respect_robots=False).fetch([srv.url(f"/{i}.png") for i in range(10)])
+        assert srv.tracker.peak == 1  # per_host alone stays a fixed cap
+
+
+def test_adaptive_limit_backs_off_a_host_that_throttles():
+    """The host tolerates 2 requests at a time and answers 429 above that: after the first 429 it sees
+    more than 2 only briefly (less than one request's time, the adjustment period), and rarely."""
+    host = Tolerant(tolerance=2, latency=0.03)
+    with Server(many(host, 60)) as srv:
+        s = step(per_host=2, per_host_max=32, concurrency=32, retries=4, backoff_s=0.05, respect_robots=False)
+        rows = s.fetch([srv.url(f"/{i}.png") for i in range(60)])
+    assert [r["status"] for r in rows] == ["ok"] * 60  # the refused ones were retried
+    assert host.codes.count(429) <= 12  # one probe every few rounds, not a flood
+    assert max(host.excursions(), default=0) < 0.03
+    [state] = s.host_states().values()
+    assert 1 <= state.limit < 4
+    fixed = Tolerant(tolerance=2, latency=0.03)
+    with Server(many(fixed, 30)) as srv:
+        step(per_host=8, concurrency=32, respect_robots=False).fetch([srv.url(f"/{i}.png") for i in range(30)])
+    assert fixed.codes.count(429) > 12  # a fixed cap above the tolerance keeps getting refused
+
+
+def test_adaptive_limit_pauses_a_host_for_its_retry_after():
+    host = Tolerant(tolerance=1, latency=0.05, retry_after="1")
+    with Server(many(host, 6)) as srv:
+        rows = step(per_host=2, per_host_max=8, retries=2, respect_robots=False).fetch(
+            [srv.url(f"/{i}.png") for i in range(6)])
+    assert [r["status"] for r in rows] == ["ok"] * 6
+    departures = [t for event, t, _ in host.log if event == "out"]
+    first_429 = next(t for t, code in zip(departures, host.codes, strict=True) if code == 429)
+    later = [t for event, t, _ in host.log if event == "in" and t > first_429]  # arrivals after the refusal
+    assert later and min(later) - first_429 >= 0.9
+
+
+def test_dns_answers_are_cached_across_batches_and_still_guarded(monkeypatch):
+    import aiohttp
+
+    lookups = []
+
+    class Loopback(ScriptedResolver):
+        async def resolve(self, host, port=0, family=socket.AF_INET):
+            lookups.append(host)
+            return await super().resolve(host, port, family)
+
+    monkeypatch.setattr(aiohttp, "DefaultResolver", lambda: Loopback(["127.0.0.1"]))
+    with Server(many(send(PNG, "image/png"), 4)) as srv:
+        s = DownloadImages(allowed_networks=("127.0.0.0/8",), respect_robots=False, timeout_total=2)
+        for i in range(3):  # three batches, one connector each
+            assert fetch_one(s, srv.url(f"/{i}.png", host="img.example"), within=2)["status"] == "ok"
+        assert lookups == ["img.example"]
+        # the cached answer is filtered again on use: an instance without the allowance refuses it
+        strict = DownloadImages(respect_robots=False, timeout_total=2)
+        strict.__dict__["_cache_dns"] = s.dns_cache()
+        assert fetch_one(strict, srv.url("/3.png", host="img.example"), within=2)["status"] == "blocked_private_address"
+        assert srv.requests == ["/0.png", "/1.png", "/2.png"] and lookups == ["img.example"]
+        expired = DownloadImages(allowed_networks=("127.0.0.0/8",), respect_robots=False, dns_ttl_s=0)
+        for i in range(2):
+            fetch_one(expired, srv.url(f"/{i}.png", host="img.example"), within=2)
+        assert lookups == ["img.example"] * 3
+
+
+def test_hosts_are_interleaved_within_a_batch():
+    assert interleaved_by_host(["http://a/1", "http://a/2", "http://a/3", "http://b/1", "bad", "http://b/2"]) == [
+        "http://a/1", "http://b/1", "bad", "http://a/2", "http://b/2", "http://a/3"]
+    routes = many(send(PNG, "image/png", delay=0.03), 6)
+    with Server(routes) as a, Server(routes) as b:
+        urls = sorted([a.url(f"/{i}.png") for i in range(6)] + [b.url(f"/{i}.png") for i in range(6)])
+        step(per_host=6, concurrency=2, respect_robots=False).fetch(urls)
+        first, second = sorted([a, b], key=lambda srv: srv.url("/"))  # the host sorted first
+        assert second.arrivals[0] < first.arrivals[2]  # the other host did not wait for all of the first
+
+
+def test_per_host_outcomes_in_the_stage_stats():
+    throttling = Tolerant(tolerance=1, latency=0.05)
+    with Server(many(send(PNG, "image/png"), 4) | {"/gone.png": error(404), "/down.png": error(503)}) as a, \
+            Server(many(throttling, 6)) as b:
+        urls = [a.url(f"/{i}.png") for i in range(4)] + [a.url("/gone.png"), a.url("/down.png")]
+        urls += [b.url(f"/{i}.png") for i in range(6)]
+        stats = Stats()
+        s = step(per_host=3, per_host_max=8, respect_robots=False)
+        s.apply(datasets.Dataset.from_dict({"url": urls}), stats)
+        hosts = stats.stage("download_hosts")
+        origin_a, origin_b = a.url("").rstrip("/"), b.url("").rstrip("/")
+        assert {k: hosts[f"{origin_a}.{k}"] for k in ("requests", "ok", "http_5xx", "http_429")} == {
+            "requests": 6, "ok": 4, "http_5xx": 1, "http_429": 0}
+        assert hosts[f"{origin_b}.requests"] == 6 and hosts[f"{origin_b}.http_429"] == throttling.codes.count(429) > 0
+        assert hosts[f"{origin_b}.final_limit"] < 3 and hosts[f"{origin_a}.answered"] == 6
+        assert 0 < hosts[f"{origin_a}.latency_ms_total"] < 6 * 1000
+        again = Stats()
+        s.apply(datasets.Dataset.from_dict({"url": urls[:1]}), again)  # each apply reports its own requests
+        assert again.stage("download_hosts") [f"{origin_a}.requests"] == 1
+    assert "after download" in funnel_markdown(stats) and "download_hosts" not in funnel_markdown(stats)
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
 """The network side of the download step: one :class:`Fetcher` per ``process_batch`` call.
 
-It owns the aiohttp session (guarded resolver, no proxies, no cookies), the per-host and global
-slots, retries with back-off, hand-followed redirects, robots.txt fetching and caching, and the
-header checks done before a body is read. The request policy: ``docs/download.md``.
+It owns the aiohttp session (guarded, caching resolver; no proxies, no cookies), the per-host and
+global slots, retries with back-off, hand-followed redirects, robots.txt fetching and caching, the
+header checks done before a body is read, and the reports of each answer to its host's adaptive
+limit. The request policy: ``docs/download.md``.
 """
 
 from __future__ import annotations
@@ -10,17 +11,20 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import itertools
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
+from waon_hf.steps.download.dns import CachingResolver
 from waon_hf.steps.download.guard import BlockedAddressError, GuardedResolver, ip_literal
-from waon_hf.steps.download.hosts import HostSlots
+from waon_hf.steps.download.hosts import CLEAN, ERROR, THROTTLED, HostSlots, host_state
 from waon_hf.steps.download.resize import transcode
 from waon_hf.steps.download.robots import ROBOTS_CACHE_MAX, ROBOTS_MAX_BYTES, RobotsRules, x_robots_refuses
-from waon_hf.steps.download.statuses import Failure, failure_row, http_failure, retryable
+from waon_hf.steps.download.statuses import Failure, failure_row, http_failure, retry_after_seconds, retryable
 
 if TYPE_CHECKING:
     from waon_hf.steps.download.step import DownloadImages
@@ -43,12 +47,13 @@ class Fetcher:
         self.loop = asyncio.get_running_loop()
         self.global_slots = asyncio.Semaphore(step.concurrency)
         self.hosts: dict[str, HostSlots] = {}
-        self.ended_at = step.host_request_ends()
+        self.states = step.host_states()
         self.robots = step.robots_cache()
         self.robots_pending: dict[str, asyncio.Future] = {}
         self.archive = step.archive()
+        resolver = CachingResolver(step.dns_cache(), step.dns_ttl_s)
         connector = aiohttp.TCPConnector(
-            resolver=None if step.allow_private else GuardedResolver(step.address_allowed),
+            resolver=resolver if step.allow_private else GuardedResolver(step.address_allowed, inner=resolver),
             limit=step.concurrency, limit_per_host=0, ttl_dns_cache=300, ssl=step.verify_tls,
         )
         self.http = aiohttp.ClientSession(
@@ -129,7 +134,10 @@ class Fetcher:
         """The slots of origin ``key`` in this batch."""
         host = self.hosts.get(key)
         if host is None:
-            host = self.hosts[key] = HostSlots(key, self.step.per_host, self.step.per_host_rate, self.ended_at)
+            step = self.step
+            start = step.per_host if step.per_host_max is None else min(step.per_host, step.per_host_max)
+            host = self.hosts[key] = HostSlots(host_state(self.states, key, start), step.per_host, step.per_host_rate,
+                                               step.per_host_max, step.max_backoff_s)
         return host
 
     def late_error(self, url: str, deadline: float) -> str:
@@ -152,9 +160,12 @@ class Fetcher:
         """GET ``target`` -> (status, headers, redirect location or None, body); raises :class:`Failure`."""
         import aiohttp
 
+        host = self.host(origin(target))
+        started = time.monotonic()
         try:
             async with asyncio.timeout(self.step.timeout_total):
                 async with self.http.get(target, allow_redirects=False) as resp:
+                    _observe(host, resp, started)
                     if resp.status in REDIRECT_CODES and resp.headers.get("Location"):
                         try:
                             location = urljoin(str(target), resp.headers["Location"])
@@ -167,14 +178,17 @@ class Fetcher:
         except Failure:
             raise
         except TimeoutError as e:
+            host.observe(THROTTLED, started, None)
             raise Failure("timeout", f"{type(e).__name__} after at most {self.step.timeout_total}s") from None
         except aiohttp.ClientConnectorError as e:
             if isinstance(e.os_error, BlockedAddressError):
                 raise Failure("blocked_private_address", str(e.os_error)) from None
+            host.observe(ERROR, started, None)
             raise Failure("connection_error", f"{type(e).__name__}: {e}") from None
         except aiohttp.InvalidURL as e:
             raise Failure("invalid_url", f"{type(e).__name__}: {e}") from None
         except (aiohttp.ClientError, OSError, UnicodeError) as e:
+            host.observe(ERROR, started, None)
             raise Failure("connection_error", f"{type(e).__name__}: {e}") from None
 
     async def _get(self, target) -> tuple[str | None, bytes]:
@@ -245,6 +259,29 @@ class Fetcher:
 def origin(target) -> str:
     """``scheme://host:port`` (no credentials): the key of per-host slots and of robots.txt."""
     return str(target.origin()).lower()
+
+
+def _observe(host: HostSlots, resp, started: float) -> None:
+    """Report an answer's headers to its host: 429/503 throttle, other 5xx are errors, the rest clean."""
+    code = resp.status
+    kind = THROTTLED if code in (429, 503) else ERROR if code >= 500 else CLEAN
+    retry_after = retry_after_seconds(resp.headers.get("Retry-After")) if kind == THROTTLED else None
+    host.observe(kind, started, time.monotonic() - started, retry_after, code)
+
+
+def interleaved_by_host(urls: list[str]) -> list[str]:
+    """``urls`` reordered round-robin over their hosts (first appearance order), so that a batch sorted by
+    URL starts with one request per host rather than every request of its first host."""
+    groups: dict[str, list[str]] = {}
+    for url in urls:
+        try:
+            key = urlsplit(url).netloc.lower() if isinstance(url, str) else ""
+        except ValueError:
+            key = ""
+        groups.setdefault(key, []).append(url)
+    if len(groups) < 2:
+        return list(urls)
+    return [url for row in itertools.zip_longest(*groups.values()) for url in row if url is not None]
 
 
 def _robots_headers(resp) -> None:

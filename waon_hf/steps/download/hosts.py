@@ -1,55 +1,216 @@
-"""Per-host politeness within a batch: request slots, a request rate, and robots.txt ``Crawl-delay``.
+"""Per-host politeness: request slots (fixed or adaptive), a request rate, ``Crawl-delay``, ``Retry-After``.
 
-A host is an origin (``scheme://host[:port]``). Policy and defaults: ``docs/download.md`` ("Request policy").
+A host is an origin (``scheme://host[:port]``). :class:`HostState` is what one step instance learns
+about a host in one process (plain data, kept across batches); :class:`HostSlots` is the asyncio side
+for one batch. Policy and defaults: ``docs/download.md`` ("Request policy").
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import dataclasses
 import time
+from collections.abc import Callable
 
 from waon_hf.steps.download.robots import ROBOTS_CACHE_MAX
+
+# How an answer moves an adaptive limit.
+CLEAN, THROTTLED, ERROR = "clean", "throttled", "error"
+LATENCY_RISE = 2.0  # smoothed latency over this many times the baseline (plus LATENCY_SLACK_S) is congestion
+LATENCY_SLACK_S = 0.025
+SMOOTHING = 0.3  # weight of a new latency sample in the moving average
+PROBE_SLOWDOWN = 8  # growth near the last throttled limit is this many times slower
+BASELINE_CREEP = 1.01  # the baseline drifts up 1% per sample, so a host that became slower is not punished forever
+
+
+@dataclasses.dataclass
+class HostState:
+    """One host as one step instance sees it in one process: its adaptive limit and its outcomes."""
+
+    limit: float
+    slow_start: bool = True  # grow by one per clean answer until the first sign of congestion
+    smoothed_s: float | None = None  # moving average of the time to response headers
+    baseline_s: float | None = None  # the lowest recent smoothed latency: the host when not loaded
+    decreased_at: float = float("-inf")  # time.monotonic() of the last decrease
+    ceiling: float | None = None  # the limit at the last throttling: probed slowly
+    paused_until: float = float("-inf")  # Retry-After: no request starts before this
+    last_end: float = float("-inf")  # end of the last request, for Crawl-delay
+    requests: int = 0
+    ok: int = 0  # 2xx answers
+    throttled: int = 0  # 429 answers
+    server_errors: int = 0  # 5xx answers
+    timeouts: int = 0
+    latency_total_s: float = 0.0  # summed over answered requests
+    answered: int = 0
+
+    def observe(self, kind: str, started: float, latency_s: float | None, maximum: int | None,
+                code: int | None = None) -> None:
+        """Count one request's outcome and, when ``maximum`` is set (adaptive), move the limit.
+
+        Grow while answers are clean and fast (by one per answer in slow start, then by ``1/limit``:
+        about one per round of requests); halve on a 429/503/timeout and cut by a quarter when latency
+        rises, at most once per adjustment period (only a request started after the last decrease can
+        cause the next one, so one burst of 429s is one decrease). Within one slot of the limit that was
+        last throttled, growth is ``PROBE_SLOWDOWN`` times slower: the host is probed, not pushed.
+        """
+        now = time.monotonic()
+        self.requests += 1
+        if code is not None:
+            self.answered += 1
+            self.latency_total_s += latency_s or 0.0
+            self.ok += 200 <= code < 300
+            self.throttled += code == 429
+            self.server_errors += code >= 500
+        elif kind == THROTTLED:
+            self.timeouts += 1
+        if maximum is None:
+            return
+        if kind == THROTTLED:
+            self._decrease(started, now, 0.5)
+        elif kind == CLEAN and latency_s is not None:
+            self.smoothed_s = latency_s if self.smoothed_s is None else (
+                (1 - SMOOTHING) * self.smoothed_s + SMOOTHING * latency_s)
+            self.baseline_s = self.smoothed_s if self.baseline_s is None else min(
+                self.smoothed_s, self.baseline_s * BASELINE_CREEP)
+            if self.smoothed_s > LATENCY_RISE * self.baseline_s + LATENCY_SLACK_S:
+                self._decrease(started, now, 0.75)
+            else:
+                self.limit = min(float(maximum), self.limit + self._increment())
+
+    def _increment(self) -> float:
+        if self.slow_start:
+            return 1.0
+        step = 1.0 / self.limit  # about one more slot per round of requests
+        if self.ceiling is not None and self.limit >= self.ceiling - 1:
+            step /= PROBE_SLOWDOWN  # near the limit that was throttled: probe, don't push
+        return step
+
+    def _decrease(self, started: float, now: float, factor: float) -> None:
+        if started <= self.decreased_at:  # in flight before the last decrease: already accounted for
+            return
+        self.ceiling = self.limit
+        self.limit = max(1.0, self.limit * factor)
+        self.slow_start = False
+        self.decreased_at = now
+
+    def outcomes(self, limit: int) -> dict[str, int]:
+        """Integer counters for the stage's stats (summable across shards; ``limit``: the host's limit now)."""
+        return {"requests": self.requests, "ok": self.ok, "http_429": self.throttled, "http_5xx": self.server_errors,
+                "timeouts": self.timeouts, "latency_ms_total": round(self.latency_total_s * 1000),
+                "answered": self.answered, "final_limit": limit}
+
+    def reset_outcomes(self) -> None:
+        """Zero the counters (the limit and latencies are kept): each ``apply`` reports its own requests."""
+        self.requests = self.ok = self.throttled = self.server_errors = self.timeouts = self.answered = 0
+        self.latency_total_s = 0.0
+
+
+def host_state(states: dict[str, HostState], key: str, start: int) -> HostState:
+    """``states[key]``, created at limit ``start``; at most ``ROBOTS_CACHE_MAX`` hosts (oldest dropped)."""
+    state = states.get(key)
+    if state is None:
+        if len(states) >= ROBOTS_CACHE_MAX:
+            del states[next(iter(states))]
+        state = states[key] = HostState(limit=float(start))
+    return state
+
+
+class Gate:
+    """A FIFO semaphore whose capacity may change between calls (``capacity()`` is read on every change)."""
+
+    def __init__(self, capacity: Callable[[], int]):
+        self.capacity = capacity
+        self.inflight = 0
+        self.waiters: collections.deque[asyncio.Future] = collections.deque()
+
+    async def acquire(self) -> None:
+        if not self.waiters and self.inflight < self.capacity():
+            self.inflight += 1
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        try:
+            await waiter  # the slot is granted (inflight counted) before the waiter is woken
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # granted, then cancelled before running: hand it on
+            else:
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+            raise
+
+    def release(self) -> None:
+        self.inflight -= 1
+        self.wake()
+
+    def wake(self) -> None:
+        while self.waiters and self.inflight < self.capacity():
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                self.inflight += 1
+                waiter.set_result(None)
 
 
 class HostSlots:
     """One host's slots and pacing for one batch.
 
-    * at most ``slots`` requests in flight;
+    * at most ``limit`` requests in flight: ``slots`` when fixed, the adaptive ``state.limit`` (between 1
+      and ``maximum``) otherwise;
     * with ``rate``, request starts at least ``1 / rate`` seconds apart;
+    * adaptive only: after a 429/503 with ``Retry-After``, no request starts until it has passed (at most
+      ``max_pause_s`` later);
     * with a ``crawl_delay`` (set once robots.txt is known), one request at a time, each starting at
       least ``crawl_delay`` seconds after the previous one **ended**: measured from the end, a request
       reaches the server no sooner than ``crawl_delay`` after the previous one did, whatever the network
-      does. The end of the last request is kept in ``ended_at`` (the shared dict, across batches).
+      does. ``state`` outlives the batch, so the delay also holds between batches.
     """
 
-    def __init__(self, key: str, slots: int, rate: float | None, ended_at: dict[str, float] | None = None):
-        self.key = key
-        self.slots = asyncio.Semaphore(slots)
+    def __init__(self, state: HostState, slots: int, rate: float | None, maximum: int | None = None,
+                 max_pause_s: float = 10.0):
+        self.state = state
+        self.max_pause_s = max_pause_s
+        self.fixed = slots
+        self.maximum = maximum
+        self.gate = Gate(self.limit)
         self.interval = 1.0 / rate if rate else 0.0
         self.next_at = 0.0
         self.crawl_delay = 0.0
         self.serial = asyncio.Lock()
-        self.last_end = float("-inf")  # time.monotonic() when this host's last request ended
-        self.ended_at = {} if ended_at is None else ended_at
+
+    def limit(self) -> int:
+        return self.fixed if self.maximum is None else max(1, int(self.state.limit))
+
+    def observe(self, kind: str, started: float, latency_s: float | None, retry_after: float | None = None,
+                code: int | None = None) -> None:
+        self.state.observe(kind, started, latency_s, self.maximum, code)
+        if retry_after and self.maximum is not None:
+            pause = time.monotonic() + min(retry_after, self.max_pause_s)
+            self.state.paused_until = max(self.state.paused_until, pause)
+        self.gate.wake()  # the limit may have grown
 
     @contextlib.asynccontextmanager
     async def slot(self):
         """Hold one of the host's slots for one request, paced."""
-        async with self.slots:
-            await self._pace_rate()
+        await self.gate.acquire()
+        try:
+            await self._wait_until(lambda: self.state.paused_until)  # checked with the slot held: a pause
+            await self._pace_rate()  # set while this request queued still holds
             if not self.crawl_delay:
                 try:
                     yield
                 finally:
-                    self.last_end = time.monotonic()
+                    self.state.last_end = time.monotonic()
                 return
             async with self.serial:
-                await self._wait_crawl_delay()
+                await self._wait_until(lambda: self.state.last_end + self.crawl_delay)
                 try:
                     yield
                 finally:
-                    self._remember_end()
+                    self.state.last_end = time.monotonic()
+        finally:
+            self.gate.release()
 
     async def _pace_rate(self) -> None:
         if not self.interval:
@@ -60,14 +221,7 @@ class HostSlots:
         if wait > 0:
             await asyncio.sleep(wait)
 
-    async def _wait_crawl_delay(self) -> None:
-        previous = max(self.last_end, self.ended_at.get(self.key, float("-inf")))
-        while (wait := previous + self.crawl_delay - time.monotonic()) > 0:
+    @staticmethod
+    async def _wait_until(when: Callable[[], float]) -> None:
+        while (wait := when() - time.monotonic()) > 0:
             await asyncio.sleep(wait)
-
-    def _remember_end(self) -> None:
-        self.last_end = time.monotonic()
-        self.ended_at.pop(self.key, None)  # re-inserted last: the oldest host is the first key
-        if len(self.ended_at) >= ROBOTS_CACHE_MAX:
-            del self.ended_at[next(iter(self.ended_at))]
-        self.ended_at[self.key] = self.last_end

@@ -25,13 +25,16 @@ import datasets
 
 from waon_hf.stats import Stats
 from waon_hf.steps.base import Batch, MapStep, register
-from waon_hf.steps.download.fetcher import Fetcher
+from waon_hf.steps.download.fetcher import Fetcher, interleaved_by_host
 from waon_hf.steps.download.guard import address_allowed
+from waon_hf.steps.download.hosts import HostState
 from waon_hf.steps.download.resize import ENCODERS, INTERPOLATIONS, RESIZE_MODES, ImageOptions, transcode
 from waon_hf.steps.download.robots import DEFAULT_USER_AGENT, RobotsRules, user_agent_token, x_robots_refuses
 from waon_hf.steps.download.statuses import OUTPUT_COLUMNS, RETRYABLE_STATUSES, failure_row, retryable, status_counts
 
 logger = logging.getLogger(__name__)
+
+HOST_STATS_TOP = 20  # hosts (most requests first) whose outcomes go into the stage's stats, per apply call
 
 
 @register
@@ -60,6 +63,7 @@ class DownloadImages(MapStep):
     # network
     concurrency: int = 64
     per_host: int = 4
+    per_host_max: int | None = None  # None: per_host is a fixed cap; an int: adaptive, from per_host up to this
     per_host_rate: float | None = None
     timeout_connect: float = 5.0
     timeout_read: float = 10.0
@@ -70,6 +74,7 @@ class DownloadImages(MapStep):
     backoff_s: float = 1.0
     max_backoff_s: float = 10.0
     verify_tls: bool = True
+    dns_ttl_s: float = 300.0  # DNS answers are kept this long per process (across batches)
     decode_threads: int = 2
     # politeness, consent, safety
     user_agent: str = DEFAULT_USER_AGENT
@@ -96,6 +101,8 @@ class DownloadImages(MapStep):
                 raise ValueError(f"{name} must be >= 1")
         if self.retries < 0 or self.max_redirects < 0:
             raise ValueError("retries and max_redirects must be >= 0")
+        if self.per_host_max is not None and self.per_host_max < 1:
+            raise ValueError("per_host_max must be >= 1 (or None for a fixed per_host)")
         if not self.max_crawl_delay >= 0:
             raise ValueError("max_crawl_delay must be >= 0")
         self.warc_sources = tuple(self.warc_sources)
@@ -138,13 +145,20 @@ class DownloadImages(MapStep):
             cache = self.__dict__["_cache_robots"] = {}
         return cache
 
-    def host_request_ends(self) -> dict[str, float]:
-        """``origin -> time.monotonic()`` at which the last request to a crawl-delayed host ended, so
-        that the delay also holds between two batches of this instance in this process."""
-        ends = self.__dict__.get("_cache_request_ends")
-        if ends is None:
-            ends = self.__dict__["_cache_request_ends"] = {}
-        return ends
+    def dns_cache(self) -> dict:
+        """Raw DNS answers of this instance in this process (filtered by the SSRF guard on every use)."""
+        cache = self.__dict__.get("_cache_dns")
+        if cache is None:
+            cache = self.__dict__["_cache_dns"] = {}
+        return cache
+
+    def host_states(self) -> dict[str, HostState]:
+        """``origin -> HostState`` of this instance in this process: adaptive limits, the end of the last
+        request (``Crawl-delay`` holds across batches) and per-host outcomes."""
+        states = self.__dict__.get("_cache_host_states")
+        if states is None:
+            states = self.__dict__["_cache_host_states"] = {}
+        return states
 
     def archive(self):
         """The index of ``warc_sources`` (built once per process), or None without them."""
@@ -169,6 +183,21 @@ class DownloadImages(MapStep):
             return failure_row("too_large", f"archived body of {len(record.data)} bytes > max_bytes")
         return transcode(record.data, self.image_options())
 
+    def host_outcomes(self, top: int = HOST_STATS_TOP) -> dict[str, dict[str, int]]:
+        """``origin -> counters`` (requests, ok, http_429, http_5xx, timeouts, latency_ms_total, answered,
+        final_limit) of the ``top`` hosts with the most requests in this process since the last ``apply``."""
+        busiest = sorted((kv for kv in self.host_states().items() if kv[1].requests), key=lambda kv: -kv[1].requests)
+        return {key: state.outcomes(self.per_host if self.per_host_max is None else max(1, int(state.limit)))
+                for key, state in busiest[:top]}
+
+    def _count_hosts(self, stats: Stats | None, stage: str) -> None:
+        """Add :meth:`host_outcomes` to ``stats`` as ``<stage>_hosts.<origin>.<counter>`` and start afresh."""
+        if stats is not None:
+            for key, counts in self.host_outcomes().items():
+                stats.add_stage(f"{stage}_hosts", {f"{key}.{name}": n for name, n in counts.items()})
+        for state in self.host_states().values():
+            state.reset_outcomes()
+
     # -- running --------------------------------------------------------------------------------
 
     def fetch(self, urls: list[str]) -> list[dict[str, Any]]:
@@ -184,7 +213,7 @@ class DownloadImages(MapStep):
         try:
             fetcher = Fetcher(self, executor)
             try:
-                tasks = {url: asyncio.ensure_future(fetcher.download(url)) for url in unique}
+                tasks = {url: asyncio.ensure_future(fetcher.download(url)) for url in interleaved_by_host(unique)}
                 done, pending = await asyncio.wait(tasks.values(), timeout=deadline)
                 # Cancel stragglers, and robots.txt fetches nobody waits for any more (left running,
                 # they would fail on the closed session and cache a bogus "unreachable").
@@ -211,10 +240,12 @@ class DownloadImages(MapStep):
         waits for its slowest URL.
         """
         features = datasets.Features({**ds.features, **self.output_features()})
+        self._count_hosts(None, self.name)
         out = _spilling_map(ds, self.process_batch, self.input_columns(), features, num_proc=num_proc,
                             batch_size=batch_size, cache_file_name=cache_file_name, desc=self.name)
         if stats is not None:
             stats.add_stage(self.name, {"in": len(ds), "kept": len(out)})
+        self._count_hosts(stats, self.name)
         return out
 
     def process_batch(self, batch: Batch) -> Batch:
@@ -259,11 +290,13 @@ class DownloadImages(MapStep):
         raw = ds.cast_column("image", datasets.Image(decode=False))
 
         features = datasets.Features({**raw.features, **self.output_features(), "image": datasets.Image(decode=False)})
+        self._count_hosts(None, self.name)
         out = _spilling_map(raw, self.retry_failed, names, features, num_proc=num_proc, batch_size=batch_size,
                             cache_file_name=cache_file_name, desc=f"{self.name} (retry)")
         out = out.cast_column("image", datasets.Image())
         if stats is not None:
             stats.add_stage(f"{self.name}_retry", {"in": len(ds), "kept": len(out), "retried": n_retry})
+        self._count_hosts(stats, f"{self.name}_retry")
         return out
 
 
