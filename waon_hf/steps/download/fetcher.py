@@ -162,10 +162,12 @@ class Fetcher:
 
         host = self.host(origin(target))
         started = time.monotonic()
+        answered = False  # headers reported to the host: a later failure (a slow body) is not a second request
         try:
             async with asyncio.timeout(self.step.timeout_total):
                 async with self.http.get(target, allow_redirects=False) as resp:
                     _observe(host, resp, started)
+                    answered = True
                     if resp.status in REDIRECT_CODES and resp.headers.get("Location"):
                         try:
                             location = urljoin(str(target), resp.headers["Location"])
@@ -178,17 +180,19 @@ class Fetcher:
         except Failure:
             raise
         except TimeoutError as e:
-            host.observe(THROTTLED, started, None)
+            if not answered:
+                host.observe(THROTTLED, started, None)
             raise Failure("timeout", f"{type(e).__name__} after at most {self.step.timeout_total}s") from None
         except aiohttp.ClientConnectorError as e:
             if isinstance(e.os_error, BlockedAddressError):
                 raise Failure("blocked_private_address", str(e.os_error)) from None
-            host.observe(ERROR, started, None)
+            host.observe(ERROR, started, None)  # no connection: never answered
             raise Failure("connection_error", f"{type(e).__name__}: {e}") from None
         except aiohttp.InvalidURL as e:
             raise Failure("invalid_url", f"{type(e).__name__}: {e}") from None
         except (aiohttp.ClientError, OSError, UnicodeError) as e:
-            host.observe(ERROR, started, None)
+            if not answered:
+                host.observe(ERROR, started, None)
             raise Failure("connection_error", f"{type(e).__name__}: {e}") from None
 
     async def _get(self, target) -> tuple[str | None, bytes]:

@@ -21,6 +21,7 @@ CLEAN, THROTTLED, ERROR = "clean", "throttled", "error"
 LATENCY_RISE = 2.0  # smoothed latency over this many times the baseline (plus LATENCY_SLACK_S) is congestion
 LATENCY_SLACK_S = 0.025
 SMOOTHING = 0.3  # weight of a new latency sample in the moving average
+MIN_GROWTH = 1 / 8  # per clean answer, so that a big limit recovers from a cut in a few rounds
 PROBE_SLOWDOWN = 8  # growth near the last throttled limit is this many times slower
 BASELINE_CREEP = 1.01  # the baseline drifts up 1% per sample, so a host that became slower is not punished forever
 
@@ -49,11 +50,12 @@ class HostState:
                 code: int | None = None) -> None:
         """Count one request's outcome and, when ``maximum`` is set (adaptive), move the limit.
 
-        Grow while answers are clean and fast (by one per answer in slow start, then by ``1/limit``:
-        about one per round of requests); halve on a 429/503/timeout and cut by a quarter when latency
-        rises, at most once per adjustment period (only a request started after the last decrease can
-        cause the next one, so one burst of 429s is one decrease). Within one slot of the limit that was
-        last throttled, growth is ``PROBE_SLOWDOWN`` times slower: the host is probed, not pushed.
+        Grow while answers are clean and fast: by one per answer in slow start, then by ``1/limit`` (about
+        one per round of requests) but at least ``MIN_GROWTH``. Halve on a 429/503/timeout and cut by a
+        quarter when latency rises, at most once per adjustment period (only a request started after the
+        last decrease can cause the next one, so one burst of 429s is one decrease). Within one slot of
+        the limit at which the host last throttled (429/503/timeout), growth is ``PROBE_SLOWDOWN`` times
+        slower: the host is probed, not pushed.
         """
         now = time.monotonic()
         self.requests += 1
@@ -68,7 +70,7 @@ class HostState:
         if maximum is None:
             return
         if kind == THROTTLED:
-            self._decrease(started, now, 0.5)
+            self._decrease(started, now, 0.5, throttled=True)
         elif kind == CLEAN and latency_s is not None:
             self.smoothed_s = latency_s if self.smoothed_s is None else (
                 (1 - SMOOTHING) * self.smoothed_s + SMOOTHING * latency_s)
@@ -82,15 +84,16 @@ class HostState:
     def _increment(self) -> float:
         if self.slow_start:
             return 1.0
-        step = 1.0 / self.limit  # about one more slot per round of requests
+        step = max(1.0 / self.limit, MIN_GROWTH)  # about one more slot per round of requests, at least
         if self.ceiling is not None and self.limit >= self.ceiling - 1:
             step /= PROBE_SLOWDOWN  # near the limit that was throttled: probe, don't push
         return step
 
-    def _decrease(self, started: float, now: float, factor: float) -> None:
+    def _decrease(self, started: float, now: float, factor: float, throttled: bool = False) -> None:
         if started <= self.decreased_at:  # in flight before the last decrease: already accounted for
             return
-        self.ceiling = self.limit
+        if throttled:  # the host said so (a latency rise may be our own CPU): remember where
+            self.ceiling = self.limit
         self.limit = max(1.0, self.limit * factor)
         self.slow_start = False
         self.decreased_at = now
