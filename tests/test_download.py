@@ -714,6 +714,42 @@ def test_adaptive_limit_pauses_a_host_for_its_retry_after():
     assert later and min(later) - first_429 >= 0.9
 
 
+def test_latency_rise_backs_off_unless_it_is_our_own_loop_lag():
+    from waon_hf.steps.download.hosts import CLEAN, HostState
+
+    def after_slow_answers(lag_s: float) -> float:
+        state = HostState(limit=8.0, slow_start=False)
+        t = time.monotonic()
+        for _ in range(5):
+            state.observe(CLEAN, t - 1, 0.1, 16, 200)  # the host at rest: 100 ms
+        for i in range(5):
+            state.observe(CLEAN, t + i, 0.5, 16, 200, lag_s=lag_s)  # 500 ms, each started after the last cut
+        return state.limit
+
+    assert after_slow_answers(0.0) < 8.0  # the host got slower: cut
+    assert after_slow_answers(0.4) > 8.0  # the 400 ms were this loop's: the host kept growing
+
+
+def test_loop_lag_measures_a_blocked_loop():
+    import asyncio
+
+    from waon_hf.steps.download.hosts import LoopLag
+
+    async def scenario():
+        lag = LoopLag(period_s=0.01)
+        lag.start()
+        await asyncio.sleep(0.05)
+        calm = lag.lag_s
+        time.sleep(0.2)  # what a GIL-holding decode burst does to the loop
+        await asyncio.sleep(0.02)
+        blocked = lag.lag_s
+        await lag.stop()
+        return calm, blocked
+
+    calm, blocked = asyncio.run(scenario())
+    assert calm < 0.05 and blocked > 0.15
+
+
 def test_dns_answers_are_cached_across_batches_and_still_guarded(monkeypatch):
     import aiohttp
 

@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 from waon_hf.steps.download.dns import CachingResolver
 from waon_hf.steps.download.guard import BlockedAddressError, GuardedResolver, ip_literal
-from waon_hf.steps.download.hosts import CLEAN, ERROR, THROTTLED, HostSlots, host_state
+from waon_hf.steps.download.hosts import CLEAN, ERROR, THROTTLED, HostSlots, LoopLag, host_state
 from waon_hf.steps.download.resize import transcode
 from waon_hf.steps.download.robots import ROBOTS_CACHE_MAX, ROBOTS_MAX_BYTES, RobotsRules, x_robots_refuses
 from waon_hf.steps.download.statuses import Failure, failure_row, http_failure, retry_after_seconds, retryable
@@ -51,6 +51,9 @@ class Fetcher:
         self.robots = step.robots_cache()
         self.robots_pending: dict[str, asyncio.Future] = {}
         self.archive = step.archive()
+        self.lag = LoopLag()
+        if step.per_host_max is not None:  # only adaptive limits judge latencies
+            self.lag.start()
         resolver = CachingResolver(step.dns_cache(), step.dns_ttl_s)
         connector = aiohttp.TCPConnector(
             resolver=resolver if step.allow_private else GuardedResolver(step.address_allowed, inner=resolver),
@@ -64,6 +67,7 @@ class Fetcher:
         )
 
     async def close(self) -> None:
+        await self.lag.stop()
         await self.http.close()
 
     # -- one URL --------------------------------------------------------------------------------
@@ -166,7 +170,7 @@ class Fetcher:
         try:
             async with asyncio.timeout(self.step.timeout_total):
                 async with self.http.get(target, allow_redirects=False) as resp:
-                    _observe(host, resp, started)
+                    _observe(host, resp, started, self.lag.lag_s)
                     answered = True
                     if resp.status in REDIRECT_CODES and resp.headers.get("Location"):
                         try:
@@ -265,12 +269,12 @@ def origin(target) -> str:
     return str(target.origin()).lower()
 
 
-def _observe(host: HostSlots, resp, started: float) -> None:
+def _observe(host: HostSlots, resp, started: float, lag_s: float) -> None:
     """Report an answer's headers to its host: 429/503 throttle, other 5xx are errors, the rest clean."""
     code = resp.status
     kind = THROTTLED if code in (429, 503) else ERROR if code >= 500 else CLEAN
     retry_after = retry_after_seconds(resp.headers.get("Retry-After")) if kind == THROTTLED else None
-    host.observe(kind, started, time.monotonic() - started, retry_after, code)
+    host.observe(kind, started, time.monotonic() - started, retry_after, code, lag_s)
 
 
 def interleaved_by_host(urls: list[str]) -> list[str]:

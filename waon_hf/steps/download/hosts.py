@@ -47,7 +47,7 @@ class HostState:
     answered: int = 0
 
     def observe(self, kind: str, started: float, latency_s: float | None, maximum: int | None,
-                code: int | None = None) -> None:
+                code: int | None = None, lag_s: float = 0.0) -> None:
         """Count one request's outcome and, when ``maximum`` is set (adaptive), move the limit.
 
         Grow while answers are clean and fast: by one per answer in slow start, then by ``1/limit`` (about
@@ -55,7 +55,8 @@ class HostState:
         quarter when latency rises, at most once per adjustment period (only a request started after the
         last decrease can cause the next one, so one burst of 429s is one decrease). Within one slot of
         the limit at which the host last throttled (429/503/timeout), growth is ``PROBE_SLOWDOWN`` times
-        slower: the host is probed, not pushed.
+        slower: the host is probed, not pushed. ``lag_s`` (this loop's own lateness, :class:`LoopLag`) is
+        taken off the latency before it is judged: a busy CPU here is not a slow host.
         """
         now = time.monotonic()
         self.requests += 1
@@ -72,8 +73,9 @@ class HostState:
         if kind == THROTTLED:
             self._decrease(started, now, 0.5, throttled=True)
         elif kind == CLEAN and latency_s is not None:
-            self.smoothed_s = latency_s if self.smoothed_s is None else (
-                (1 - SMOOTHING) * self.smoothed_s + SMOOTHING * latency_s)
+            sample = max(0.0, latency_s - lag_s)
+            self.smoothed_s = sample if self.smoothed_s is None else (
+                (1 - SMOOTHING) * self.smoothed_s + SMOOTHING * sample)
             self.baseline_s = self.smoothed_s if self.baseline_s is None else min(
                 self.smoothed_s, self.baseline_s * BASELINE_CREEP)
             if self.smoothed_s > LATENCY_RISE * self.baseline_s + LATENCY_SLACK_S:
@@ -118,6 +120,31 @@ def host_state(states: dict[str, HostState], key: str, start: int) -> HostState:
             del states[next(iter(states))]
         state = states[key] = HostState(limit=float(start))
     return state
+
+
+class LoopLag:
+    """How late the running event loop wakes up: time that every measured latency includes although no
+    host is slower (the decode threads holding the GIL, a busy machine). Rises at once, decays slowly."""
+
+    def __init__(self, period_s: float = 0.05):
+        self.period_s = period_s
+        self.lag_s = 0.0
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.ensure_future(self._run())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.gather(self.task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            began = time.monotonic()
+            await asyncio.sleep(self.period_s)
+            late = time.monotonic() - began - self.period_s
+            self.lag_s = late if late > self.lag_s else (1 - SMOOTHING) * self.lag_s + SMOOTHING * late
 
 
 class Gate:
@@ -186,8 +213,8 @@ class HostSlots:
         return self.fixed if self.maximum is None else max(1, int(self.state.limit))
 
     def observe(self, kind: str, started: float, latency_s: float | None, retry_after: float | None = None,
-                code: int | None = None) -> None:
-        self.state.observe(kind, started, latency_s, self.maximum, code)
+                code: int | None = None, lag_s: float = 0.0) -> None:
+        self.state.observe(kind, started, latency_s, self.maximum, code, lag_s)
         if retry_after and self.maximum is not None:
             pause = time.monotonic() + min(retry_after, self.max_pause_s)
             self.state.paused_until = max(self.state.paused_until, pause)
