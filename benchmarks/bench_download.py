@@ -29,10 +29,21 @@ opencv, wandb) that would change the project's environment, so it lives in its o
 ``--install-img2dataset`` creates it at ``benchmarks/data/img2dataset-venv`` (``pip install
 img2dataset==1.47.0``); ``--img2dataset-python`` points at another interpreter that has it.
 
+``--mix zipf`` is the crawl-like host mix instead: the hosts of the URLs follow a Zipf law
+(exponent ``--zipf``, default 1.0: the first host holds about 1/H(hosts) of the URLs), each host has
+its own latency drawn in ``--latency``, ``--throttled`` of the big hosts (ranks 2, 4, 6...) answer
+429 at once to any request beyond 2 in flight, and one host (``--crawl-delay-rank``, default 20)
+sends ``Crawl-delay: 1`` in its robots.txt. The server reports, per run, the peak concurrency and 429
+count of each throttled host and the smallest gap between two requests to the Crawl-delay host.
+``--ours`` lists the settings of ours to run, as ``name:per_host[:per_host_max]`` (no
+``per_host_max``: a fixed cap).
+
 Usage::
 
     python benchmarks/bench_download.py --install-img2dataset   # once
     python benchmarks/bench_download.py [--n 2000] [--rounds 2] [--json out.json]
+    python benchmarks/bench_download.py --mix zipf --n 6000 --hosts 600 --latency 0.02 0.3 \
+        --ours fixed4:4 fixed64:64 adaptive:4:64
 """
 
 from __future__ import annotations
@@ -96,14 +107,47 @@ def url_plan(n: int, hosts: int, n_unique: int, seed: int = 0) -> list[tuple[int
     return plan
 
 
+def zipf_plan(n: int, hosts: int, n_unique: int, exponent: float, seed: int = 0) -> list[tuple[int, str]]:
+    """(host index, path) per URL, hosts drawn from a Zipf law (index 0 the biggest), same status mix."""
+    rng = random.Random(seed + 2)
+    weights = [1 / (rank ** exponent) for rank in range(1, hosts + 1)]
+    chosen = rng.choices(range(hosts), weights=weights, k=n)
+    plan = []
+    for i, host in enumerate(chosen):
+        r = rng.random()
+        path = f"/img/{i}-{i % n_unique}" if r < 0.96 else f"/missing/{i}" if r < 0.99 else f"/error/{i}"
+        plan.append((host, path))
+    return plan
+
+
+def throttled_hosts(count: int) -> list[int]:
+    return [2 * k + 1 for k in range(count)]  # ranks 2, 4, 6...: big hosts
+
+
+THROTTLE_ABOVE = 2  # a throttled host serves this many requests at a time
+
+
 # --------------------------------------------------------------------------------------------
 # The server (a subprocess)
 # --------------------------------------------------------------------------------------------
 
-def serve(folder: str, ports_file: str, hosts: int, lat_min: float, lat_max: float, max_requests: int) -> None:
+def serve(folder: str, ports_file: str, hosts: int, lat_min: float, lat_max: float, max_requests: int,
+          mix: str = "even", n_throttled: int = 0, crawl_delay_rank: int = 0) -> None:
     import asyncio
 
     from aiohttp import web
+
+    throttled = set(throttled_hosts(n_throttled)) if mix == "zipf" else set()
+    crawl_delay_host = crawl_delay_rank - 1  # -1: none
+    port_host: dict[int, int] = {}
+    inflight: dict[int, int] = {}
+    report: dict = {}
+
+    def reset() -> None:
+        report.clear()
+        report.update({"peak": {}, "http_429": {}, "crawl_delay_arrivals": []})
+
+    reset()
 
     images = {}
     for p in Path(folder).iterdir():
@@ -113,12 +157,37 @@ def serve(folder: str, ports_file: str, hosts: int, lat_min: float, lat_max: flo
     served = {"n": 0}
 
     async def handler(request: web.Request) -> web.Response:
+        path = request.path
+        if path == "/__report":  # the driver's question, not a request of a downloader
+            body = json.dumps(report)
+            reset()
+            return web.Response(text=body, content_type="application/json")
         served["n"] += 1
         if served["n"] > max_requests:
             return web.Response(status=503, text="request budget exhausted")
-        path = request.path
-        latency = lat_min + (zlib.crc32(path.encode()) / 2**32) * (lat_max - lat_min)
-        await asyncio.sleep(latency)
+        if mix != "zipf":
+            latency = lat_min + (zlib.crc32(path.encode()) / 2**32) * (lat_max - lat_min)
+            await asyncio.sleep(latency)
+            return respond(path)
+        host = port_host[request.transport.get_extra_info("sockname")[1]]
+        if host == crawl_delay_host:
+            report["crawl_delay_arrivals"].append(time.monotonic())
+        if path == "/robots.txt" and host == crawl_delay_host:
+            return web.Response(text="User-agent: *\nCrawl-delay: 1\n")
+        inflight[host] = inflight.get(host, 0) + 1
+        try:
+            key = str(host)
+            report["peak"][key] = max(report["peak"].get(key, 0), inflight[host])
+            if host in throttled and inflight[host] > THROTTLE_ABOVE:
+                report["http_429"][key] = report["http_429"].get(key, 0) + 1
+                return web.Response(status=429, text="slow down")
+            base = lat_min + (zlib.crc32(str(host).encode()) / 2**32) * (lat_max - lat_min)  # the host's latency
+            await asyncio.sleep(base * (0.9 + 0.2 * (zlib.crc32(path.encode()) / 2**32)))
+            return respond(path)
+        finally:
+            inflight[host] -= 1
+
+    def respond(path: str) -> web.Response:
         if path.startswith("/img/"):
             body, ctype = images[path.rsplit("-", 1)[1]]
             return web.Response(body=body, content_type=ctype)
@@ -136,6 +205,7 @@ def serve(folder: str, ports_file: str, hosts: int, lat_min: float, lat_max: flo
             site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
             await site.start()
             ports.append(site._server.sockets[0].getsockname()[1])
+            port_host[ports[-1]] = len(ports) - 1
         Path(ports_file).write_text(json.dumps(ports))
         await asyncio.Event().wait()
 
@@ -146,21 +216,29 @@ def serve(folder: str, ports_file: str, hosts: int, lat_min: float, lat_max: flo
 # The two downloaders (each in its own subprocess)
 # --------------------------------------------------------------------------------------------
 
-def run_ours(urls_file: str, out_dir: str, concurrency: int, per_host: int, image_size: int) -> dict:
+def run_ours(urls_file: str, out_dir: str, concurrency: int, per_host: int, image_size: int,
+             per_host_max: int | None = None) -> dict:
     sys.path.insert(0, str(REPO))
     import datasets
 
+    from waon_hf.stats import Stats
     from waon_hf.steps.download import DownloadImages, status_counts
 
     datasets.disable_progress_bars()
     urls = Path(urls_file).read_text().split()
     step = DownloadImages(allow_private=True, concurrency=concurrency, per_host=per_host, image_size=image_size,
-                          resize_mode="keep_ratio", encode_quality=95, timeout_total=10, timeout_read=10, retries=0)
+                          resize_mode="keep_ratio", encode_quality=95, timeout_total=10, timeout_read=10, retries=0,
+                          per_host_max=per_host_max)
+    stats = Stats()
     t0 = time.perf_counter()
-    ds = step.apply(datasets.Dataset.from_dict({"url": urls}))
+    ds = step.apply(datasets.Dataset.from_dict({"url": urls}), stats)
     ds.to_parquet(os.path.join(out_dir, "ours.parquet"))
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "statuses": status_counts(ds)}
+    hosts: dict[str, dict] = {}
+    for key, n in stats.stage("download_hosts").items():
+        origin, counter = key.rsplit(".", 1)
+        hosts.setdefault(origin.rsplit(":", 1)[1], {})[counter] = n  # by port
+    return {"wall_s": wall, "statuses": status_counts(ds), "hosts": hosts}
 
 
 def run_img2dataset(urls_file: str, out_dir: str, concurrency: int, image_size: int) -> dict:
@@ -187,9 +265,10 @@ def run_img2dataset(urls_file: str, out_dir: str, concurrency: int, image_size: 
 
 
 def child_main(argv: list[str]) -> None:
-    which, urls_file, out_dir, concurrency, per_host, image_size = argv
+    which, urls_file, out_dir, concurrency, per_host, image_size, per_host_max = argv
     if which == "ours":
-        result = run_ours(urls_file, out_dir, int(concurrency), int(per_host), int(image_size))
+        result = run_ours(urls_file, out_dir, int(concurrency), int(per_host), int(image_size),
+                          int(per_host_max) if per_host_max else None)
     else:
         result = run_img2dataset(urls_file, out_dir, int(concurrency), int(image_size))
     print(RESULT_PREFIX + json.dumps(result), flush=True)
@@ -274,6 +353,37 @@ def img2dataset_python(arg: str | None) -> tuple[str | None, str]:
     return None, why
 
 
+def server_report(port: int, ports: list[int]) -> dict:
+    """What the server saw during the last run (and a reset): per-host peaks and 429s, Crawl-delay gaps."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/__report", timeout=10) as resp:
+        report = json.load(resp)
+    arrivals = report.pop("crawl_delay_arrivals")
+    report["crawl_delay_requests"] = len(arrivals)
+    report["crawl_delay_min_gap_s"] = min((b - a for a, b in zip(arrivals, arrivals[1:], strict=False)), default=None)
+    report["ports"] = ports
+    return report
+
+
+def print_politeness(summary: dict, n_throttled: int) -> None:
+    print()
+    print(f"| downloader | throttled hosts (rank): peak in flight / 429s (tolerated: {THROTTLE_ABOVE}) "
+          "| Crawl-delay: 1 host: requests, min gap s | final limits of the 5 busiest hosts (rank: limit) |")
+    print("|---|---|---|---|")
+    for m, best in summary.items():
+        server, ports = best["server"], best["server"]["ports"]
+        throttled = ", ".join(f"{h + 1}: {server['peak'].get(str(h), 0)} / {server['http_429'].get(str(h), 0)}"
+                              for h in throttled_hosts(n_throttled))
+        gap = server["crawl_delay_min_gap_s"]
+        limits = "-"
+        if best.get("hosts"):
+            busiest = sorted(best["hosts"].items(), key=lambda kv: -kv[1].get("requests", 0))[:5]
+            limits = ", ".join(f"{ports.index(int(port)) + 1}: {h.get('final_limit')}" for port, h in busiest)
+        print(f"| {m} | {throttled} | {server['crawl_delay_requests']}, "
+              f"{'-' if gap is None else f'{gap:.2f}'} | {limits} |")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--_child":
         child_main(sys.argv[2:])
@@ -285,6 +395,13 @@ def main() -> None:
     ap.add_argument("--latency", type=float, nargs=2, default=(0.05, 0.2), metavar=("MIN", "MAX"))
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--per-host", type=int, default=4)
+    ap.add_argument("--ours", nargs="+", default=None, metavar="NAME:PER_HOST[:PER_HOST_MAX]",
+                    help="settings of ours to run (default: ours:<--per-host>)")
+    ap.add_argument("--mix", choices=("even", "zipf"), default="even")
+    ap.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent of the host mix")
+    ap.add_argument("--throttled", type=int, default=3, help="zipf mix: hosts that answer 429 above 2 in flight")
+    ap.add_argument("--crawl-delay-rank", type=int, default=20, help="zipf mix: the host (rank) whose robots.txt "
+                                                                        "says Crawl-delay: 1 (0: none)")
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--rounds", type=int, default=1, help="runs of each downloader, alternating")
     ap.add_argument("--only", choices=("ours", "img2dataset"), default=None)
@@ -298,7 +415,12 @@ def main() -> None:
         return
     folder = make_images(args.unique)
     i2d_python, i2d_why = img2dataset_python(args.img2dataset_python)
-    methods = [m for m in ("ours", "img2dataset") if args.only in (None, m)]
+    variants = {}
+    for spec in args.ours or [f"ours:{args.per_host}"]:
+        name, per_host, *rest = spec.split(":")
+        variants[name] = (int(per_host), rest[0] if rest else "")
+    methods = [*(variants if args.only in (None, "ours") else []), *(["img2dataset"] if args.only in (None,
+                                                                      "img2dataset") else [])]
 
     import multiprocessing as mp
 
@@ -306,14 +428,18 @@ def main() -> None:
         ports_file = os.path.join(tmp, "ports.json")
         budget = 3 * args.n * args.rounds * len(methods) + 10 * args.hosts
         server = mp.get_context("spawn").Process(
-            target=serve, args=(str(folder), ports_file, args.hosts, *args.latency, budget), daemon=True)
+            target=serve, args=(str(folder), ports_file, args.hosts, *args.latency, budget, args.mix, args.throttled,
+                                 args.crawl_delay_rank),
+            daemon=True)
         server.start()
         for _ in range(200):
             if os.path.exists(ports_file) and os.path.getsize(ports_file):
                 break
             time.sleep(0.05)
         ports = json.loads(Path(ports_file).read_text())
-        urls = [f"http://127.0.0.1:{ports[h]}{path}" for h, path in url_plan(args.n, args.hosts, args.unique)]
+        plan = (zipf_plan(args.n, args.hosts, args.unique, args.zipf) if args.mix == "zipf"
+                else url_plan(args.n, args.hosts, args.unique))
+        urls = [f"http://127.0.0.1:{ports[h]}{path}" for h, path in plan]
         urls_file = os.path.join(tmp, "urls.txt")
         Path(urls_file).write_text("\n".join(urls) + "\n")
 
@@ -322,10 +448,13 @@ def main() -> None:
             for r in range(args.rounds):
                 for m in methods:
                     out_dir = os.path.join(tmp, f"{m}-{r}")
-                    if m == "ours":  # img2dataset wants to create its folder (an existing one loses its _tmp)
+                    ours = m in variants
+                    if ours:  # img2dataset wants to create its folder (an existing one loses its _tmp)
                         os.makedirs(out_dir)
-                    child = [m, urls_file, out_dir, str(args.concurrency), str(args.per_host), str(args.image_size)]
-                    if m == "ours":
+                    per_host, per_host_max = variants.get(m, (args.per_host, ""))
+                    child = ["ours" if ours else m, urls_file, out_dir, str(args.concurrency), str(per_host),
+                             str(args.image_size), per_host_max]
+                    if ours:
                         cmd = [sys.executable, __file__, "--_child", *child]
                     elif i2d_python is None:
                         results[m].append({"skipped": i2d_why})
@@ -334,6 +463,7 @@ def main() -> None:
                         cmd = [i2d_python, __file__, "--_child", *child]
                     env = {**os.environ, "NO_ALBUMENTATIONS_UPDATE": "1", "WANDB_MODE": "disabled"}
                     res = measure(cmd, env)
+                    res["server"] = server_report(ports[0], ports)
                     print(f"round {r + 1} {m}: {res['wall_s']:.1f}s wall, {res['cpu_s']:.1f}s CPU, "
                           f"{res['peak_rss_mib']:.0f} MiB, {res['statuses']}", flush=True)
                     results[m].append(res)
@@ -342,7 +472,8 @@ def main() -> None:
             server.join(5)
 
     print()
-    print(f"{args.n} URLs over {args.hosts} hosts on 127.0.0.1, latency {args.latency[0] * 1000:.0f}-"
+    print(f"{args.mix} host mix{f' (Zipf {args.zipf})' if args.mix == 'zipf' else ''}: "
+          f"{args.n} URLs over {args.hosts} hosts on 127.0.0.1, latency {args.latency[0] * 1000:.0f}-"
           f"{args.latency[1] * 1000:.0f} ms, {args.image_size} px keep_ratio, JPEG q95, {args.concurrency} in flight, "
           f"one process each; {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
           f"Python {platform.python_version()}")
@@ -364,6 +495,8 @@ def main() -> None:
         statuses = ", ".join(f"{k} {v}" for k, v in best["statuses"].items())
         print(f"| {m} | {ok} | {best['wall_s']:.1f} | {ok / best['wall_s']:.0f} | {per_cpu:.0f} | "
               f"{best['cpu_s'] / best['wall_s']:.2f} | {best['peak_rss_mib']:.0f} | {statuses} |")
+    if args.mix == "zipf":
+        print_politeness(summary, args.throttled)
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": summary}, indent=1))
 

@@ -21,6 +21,7 @@ import datasets
 import pytest
 from PIL import Image
 
+from waon_hf.funnel import funnel_markdown
 from waon_hf.sources.warc_images import WarcImageIndex
 from waon_hf.stats import Stats
 from waon_hf.steps.base import build_step
@@ -29,14 +30,18 @@ from waon_hf.steps.download import (
     RESIZE_MODES,
     STATUSES,
     DownloadImages,
+    GuardedResolver,
     ImageOptions,
+    RobotsRules,
     address_allowed,
+    embedded_ipv4,
     retryable,
     status_counts,
     transcode,
     user_agent_token,
     x_robots_refuses,
 )
+from waon_hf.steps.download.fetcher import interleaved_by_host
 from waon_hf.testing.synthetic import encode_item, synthetic_image, warc_image_response, warc_response, write_warc
 
 JPEG = synthetic_image(1, 800, 600)
@@ -56,6 +61,7 @@ class Server:
     def __init__(self, routes: dict[str, Handler], max_requests: int = 300, tracker: Tracker | None = None):
         self.routes = routes
         self.requests: list[str] = []
+        self.arrivals: list[float] = []  # time.monotonic() of each request, in the server's own log
         self.headers: list[dict[str, str]] = []
         self.max_requests = max_requests
         self.tracker = tracker or Tracker()
@@ -91,6 +97,7 @@ class Server:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         with self.lock:
             self.requests.append(h.path)
+            self.arrivals.append(time.monotonic())
             self.headers.append(dict(h.headers))
             over = len(self.requests) > self.max_requests
         if over:
@@ -406,6 +413,13 @@ def test_too_large_by_header_and_by_body():
         assert fetch_one(s, srv.url("/undeclared"), within=2)["status"] == "too_large"
 
 
+def test_max_bytes_equal_to_the_robots_cap_still_refuses_a_longer_body():
+    """Only robots.txt is cut at 512 KiB; an image body over max_bytes is refused whatever max_bytes is."""
+    body = JPEG + b"\0" * (600 * 1024 - len(JPEG))  # decodes fine if cut at 512 KiB
+    with Server({"/big": send(body, length=False)}) as srv:
+        assert fetch_one(step(max_bytes=512 * 1024), srv.url("/big"), within=2)["status"] == "too_large"
+
+
 @pytest.mark.parametrize("url", ["", "ftp://example.jp/a.jpg", "http://", "javascript:alert(1)", "/relative.jpg"])
 def test_invalid_urls(url):
     row = fetch_one(step(), url, within=1)
@@ -459,6 +473,87 @@ def test_robots_agent_specific_group():
         row = fetch_one(step(user_agent="otherbot/2.0 (+https://example.org/bot)"), srv.url("/a.jpg"), within=2)
     assert row["status"] == "robots_disallowed"
     assert user_agent_token("otherbot/2.0 (+https://example.org/bot)") == "otherbot"
+
+
+# RFC 9309 matching: wildcards, end anchors, the longest match wins (urllib.robotparser got each wrong).
+RFC9309_ROBOTS = b"""User-agent: *
+Disallow: /*.jpg$
+Disallow: /*/private/
+Disallow: /img/
+Allow: /img/public/
+"""
+
+
+@pytest.mark.parametrize("path, status", [
+    ("/a/photo.jpg", "robots_disallowed"),  # "*" matches any run of characters, "$" the end
+    ("/a/photo.jpg?size=2", "ok"),  # the query is part of the match: not at the end
+    ("/a/photo.png", "ok"),
+    ("/u/private/x.png", "robots_disallowed"),  # "*" inside the path
+    ("/private/x.png", "ok"),  # "/*/" needs a first segment
+    ("/img/public/x.png", "ok"),  # the longer Allow beats the shorter Disallow listed before it
+    ("/img/x.png", "robots_disallowed"),
+])
+def test_robots_rfc9309_matching(path, status):
+    with Server({"/robots.txt": send(RFC9309_ROBOTS, "text/plain"), path.split("?")[0]: send(PNG, "image/png")}) as srv:
+        row = fetch_one(step(), srv.url(path), within=2)
+        assert row["status"] == status, row["error"]
+        assert srv.count(path) == (1 if status == "ok" else 0)
+
+
+def test_robots_rules_longest_match_and_ties():
+    rules = RobotsRules.parse("User-agent: *\nAllow: /p\nDisallow: /p/\nAllow: /p/ok/\nDisallow: /*.gif\n"
+                              "Allow: /same\nDisallow: /same\n")
+    assert rules.allows("waon_hf", "http://h/p/x.png") is False  # /p/ (3) beats /p (2)
+    assert rules.allows("waon_hf", "http://h/p/ok/x.png") is True  # /p/ok/ (6) beats /p/ (3)
+    assert rules.allows("waon_hf", "http://h/p/ok/x.gif") is True  # /p/ok/ and /*.gif both 6 long: a tie, Allow
+    assert rules.allows("waon_hf", "http://h/q/x.gif") is False
+    assert rules.allows("waon_hf", "http://h/same") is True  # equal length: Allow wins (RFC 9309 2.2.2)
+    assert RobotsRules().allows("waon_hf", "http://h/anything") is True
+
+
+def gaps(arrivals: list[float]) -> list[float]:
+    return [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
+
+
+def test_crawl_delay_spaces_every_request_to_the_host_across_batches():
+    """``Crawl-delay: 1``: the server's own log never shows two requests less than a second apart,
+    robots.txt included and across two batches; another host in the same batch is not slowed."""
+    delayed_routes = {"/robots.txt": send(b"User-agent: *\nCrawl-delay: 1\n", "text/plain")}
+    delayed_routes.update({f"/{i}.png": send(PNG, "image/png") for i in range(3)})
+    fast_routes = {f"/{i}.png": send(PNG, "image/png") for i in range(6)}
+    with Server(delayed_routes) as slow, Server(fast_routes) as fast:
+        s = step(per_host=4, timeout_total=5)
+        t0 = time.monotonic()
+        rows = s.fetch([slow.url("/0.png"), slow.url("/1.png")] + [fast.url(f"/{i}.png") for i in range(6)])
+        fast_done = max(fast.arrivals) - t0
+        rows += s.fetch([slow.url("/2.png")])  # a second batch: the delay still holds
+        assert [r["status"] for r in rows] == ["ok"] * 9
+        assert slow.requests[0] == "/robots.txt" and len(slow.requests) == 4
+        assert min(gaps(slow.arrivals)) >= 1.0, gaps(slow.arrivals)
+        assert fast_done < 1.0  # the other host's requests did not queue behind the delay
+
+
+def test_crawl_delay_is_capped_and_can_be_ignored():
+    routes = {"/robots.txt": send(b"User-agent: *\nCrawl-delay: 86400\n", "text/plain")}
+    routes.update({f"/{i}.png": send(PNG, "image/png") for i in range(3)})
+    with Server(routes) as srv:
+        rows = step(max_crawl_delay=0.3).fetch([srv.url(f"/{i}.png") for i in range(3)])
+        assert [r["status"] for r in rows] == ["ok"] * 3
+        assert 0.3 <= min(gaps(srv.arrivals)) < 2.0
+    with Server(routes) as srv:
+        rows = step(respect_crawl_delay=False, per_host=1).fetch([srv.url(f"/{i}.png") for i in range(3)])
+        assert [r["status"] for r in rows] == ["ok"] * 3
+        assert srv.arrivals[-1] - srv.arrivals[0] < 1.0
+
+
+def test_crawl_delay_past_the_batch_deadline_is_a_timeout():
+    routes = {"/robots.txt": send(b"User-agent: *\nCrawl-delay: 30\n", "text/plain"), "/a.png": send(PNG, "image/png")}
+    with Server(routes) as srv:
+        t0 = time.monotonic()
+        [row] = step(batch_timeout_s=0.5).fetch([srv.url("/a.png")])
+        assert time.monotonic() - t0 < 1.5
+        assert row["status"] == "timeout" and "Crawl-delay: 10s" in row["error"]  # capped at max_crawl_delay
+        assert srv.requests == ["/robots.txt"]
 
 
 @pytest.mark.parametrize("robots, status", [
@@ -530,6 +625,192 @@ def test_identical_urls_in_a_batch_are_fetched_once():
 
 
 # --------------------------------------------------------------------------------------------
+# Adaptive per-host concurrency, DNS cache, host interleaving, per-host outcomes
+# --------------------------------------------------------------------------------------------
+
+class Tolerant:
+    """A handler that serves ``tolerance`` requests at a time (``latency`` s each) and answers 429 at once
+    to any request beyond that; its log has (event, time, requests in flight) at every arrival ("in") and
+    departure ("out")."""
+
+    def __init__(self, tolerance: int, latency: float, retry_after: str | None = None):
+        self.tolerance, self.latency, self.retry_after = tolerance, latency, retry_after
+        self.lock = threading.Lock()
+        self.inflight = 0
+        self.log: list[tuple[str, float, int]] = []
+        self.codes: list[int] = []
+
+    def __call__(self, h):
+        with self.lock:
+            self.inflight += 1
+            self.log.append(("in", time.monotonic(), self.inflight))
+            refuse = self.inflight > self.tolerance
+        try:
+            if refuse:
+                headers = [("Retry-After", self.retry_after)] if self.retry_after else []
+                send(b"slow down", "text/plain", 429, headers)(h)
+            else:
+                send(PNG, "image/png", delay=self.latency)(h)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+                self.log.append(("out", time.monotonic(), self.inflight))
+                self.codes.append(429 if refuse else 200)
+
+    def excursions(self) -> list[float]:
+        """Durations of the periods in which more than ``tolerance`` requests were in flight."""
+        spans, start = [], None
+        for _, t, n in self.log:
+            if n > self.tolerance and start is None:
+                start = t
+            elif n <= self.tolerance and start is not None:
+                spans.append(t - start)
+                start = None
+        return spans
+
+
+def many(handler, n: int) -> dict[str, Handler]:
+    return {f"/{i}.png": handler for i in range(n)}
+
+
+def test_adaptive_limit_grows_on_a_fast_clean_host():
+    with Server(many(send(PNG, "image/png", delay=0.03), 60)) as srv:
+        rows = step(per_host=1, per_host_max=10, concurrency=32, respect_robots=False).fetch(
+            [srv.url(f"/{i}.png") for i in range(60)])
+        assert all(r["status"] == "ok" for r in rows)
+        assert 6 <= srv.tracker.peak <= 10  # grew from 1, never past per_host_max
+    with Server(many(send(PNG, "image/png", delay=0.03), 10)) as srv:
+        step(per_host=1, concurrency=32, respect_robots=False).fetch([srv.url(f"/{i}.png") for i in range(10)])
+        assert srv.tracker.peak == 1  # per_host alone stays a fixed cap
+
+
+def test_adaptive_limit_backs_off_a_host_that_throttles():
+    """The host tolerates 2 requests at a time and answers 429 above that: after the first 429 it sees
+    more than 2 only briefly (less than one request's time, the adjustment period), and rarely."""
+    host = Tolerant(tolerance=2, latency=0.03)
+    with Server(many(host, 60)) as srv:
+        s = step(per_host=2, per_host_max=32, concurrency=32, retries=4, backoff_s=0.05, respect_robots=False)
+        rows = s.fetch([srv.url(f"/{i}.png") for i in range(60)])
+    assert [r["status"] for r in rows] == ["ok"] * 60  # the refused ones were retried
+    assert host.codes.count(429) <= 12  # one probe every few rounds, not a flood
+    assert max(host.excursions(), default=0) < 0.03
+    [state] = s.host_states().values()
+    assert 1 <= state.limit < 4
+    fixed = Tolerant(tolerance=2, latency=0.03)
+    with Server(many(fixed, 30)) as srv:
+        step(per_host=8, concurrency=32, respect_robots=False).fetch([srv.url(f"/{i}.png") for i in range(30)])
+    assert fixed.codes.count(429) > 12  # a fixed cap above the tolerance keeps getting refused
+
+
+def test_adaptive_limit_pauses_a_host_for_its_retry_after():
+    host = Tolerant(tolerance=1, latency=0.05, retry_after="1")
+    with Server(many(host, 6)) as srv:
+        rows = step(per_host=2, per_host_max=8, retries=2, respect_robots=False).fetch(
+            [srv.url(f"/{i}.png") for i in range(6)])
+    assert [r["status"] for r in rows] == ["ok"] * 6
+    departures = [t for event, t, _ in host.log if event == "out"]
+    first_429 = next(t for t, code in zip(departures, host.codes, strict=True) if code == 429)
+    later = [t for event, t, _ in host.log if event == "in" and t > first_429]  # arrivals after the refusal
+    assert later and min(later) - first_429 >= 0.9
+
+
+def test_latency_rise_backs_off_unless_it_is_our_own_loop_lag():
+    from waon_hf.steps.download.hosts import CLEAN, HostState
+
+    def after_slow_answers(lag_s: float) -> float:
+        state = HostState(limit=8.0, slow_start=False)
+        t = time.monotonic()
+        for _ in range(5):
+            state.observe(CLEAN, t - 1, 0.1, 16, 200)  # the host at rest: 100 ms
+        for i in range(5):
+            state.observe(CLEAN, t + i, 0.5, 16, 200, lag_s=lag_s)  # 500 ms, each started after the last cut
+        return state.limit
+
+    assert after_slow_answers(0.0) < 8.0  # the host got slower: cut
+    assert after_slow_answers(0.4) > 8.0  # the 400 ms were this loop's: the host kept growing
+
+
+def test_loop_lag_measures_a_blocked_loop():
+    import asyncio
+
+    from waon_hf.steps.download.hosts import LoopLag
+
+    async def scenario():
+        lag = LoopLag(period_s=0.01)
+        lag.start()
+        await asyncio.sleep(0.05)
+        calm = lag.lag_s
+        time.sleep(0.2)  # what a GIL-holding decode burst does to the loop
+        await asyncio.sleep(0.005)  # the lag task wakes ~0.19 s late (then decays by 30% per period)
+        blocked = lag.lag_s
+        await lag.stop()
+        return calm, blocked
+
+    calm, blocked = asyncio.run(scenario())
+    assert calm < 0.05 and blocked > 0.1
+
+
+def test_dns_answers_are_cached_across_batches_and_still_guarded(monkeypatch):
+    import aiohttp
+
+    lookups = []
+
+    class Loopback(ScriptedResolver):
+        async def resolve(self, host, port=0, family=socket.AF_INET):
+            lookups.append(host)
+            return await super().resolve(host, port, family)
+
+    monkeypatch.setattr(aiohttp, "DefaultResolver", lambda: Loopback(["127.0.0.1"]))
+    with Server(many(send(PNG, "image/png"), 4)) as srv:
+        s = DownloadImages(allowed_networks=("127.0.0.0/8",), respect_robots=False, timeout_total=2)
+        for i in range(3):  # three batches, one connector each
+            assert fetch_one(s, srv.url(f"/{i}.png", host="img.example"), within=2)["status"] == "ok"
+        assert lookups == ["img.example"]
+        # the cached answer is filtered again on use: an instance without the allowance refuses it
+        strict = DownloadImages(respect_robots=False, timeout_total=2)
+        strict.__dict__["_cache_dns"] = s.dns_cache()
+        assert fetch_one(strict, srv.url("/3.png", host="img.example"), within=2)["status"] == "blocked_private_address"
+        assert srv.requests == ["/0.png", "/1.png", "/2.png"] and lookups == ["img.example"]
+        expired = DownloadImages(allowed_networks=("127.0.0.0/8",), respect_robots=False, dns_ttl_s=0)
+        for i in range(2):
+            fetch_one(expired, srv.url(f"/{i}.png", host="img.example"), within=2)
+        assert lookups == ["img.example"] * 3
+
+
+def test_hosts_are_interleaved_within_a_batch():
+    assert interleaved_by_host(["http://a/1", "http://a/2", "http://a/3", "http://b/1", "bad", "http://b/2"]) == [
+        "http://a/1", "http://b/1", "bad", "http://a/2", "http://b/2", "http://a/3"]
+    routes = many(send(PNG, "image/png", delay=0.03), 6)
+    with Server(routes) as a, Server(routes) as b:
+        urls = sorted([a.url(f"/{i}.png") for i in range(6)] + [b.url(f"/{i}.png") for i in range(6)])
+        step(per_host=6, concurrency=2, respect_robots=False).fetch(urls)
+        first, second = sorted([a, b], key=lambda srv: srv.url("/"))  # the host sorted first
+        assert second.arrivals[0] < first.arrivals[2]  # the other host did not wait for all of the first
+
+
+def test_per_host_outcomes_in_the_stage_stats():
+    throttling = Tolerant(tolerance=1, latency=0.05)
+    with Server(many(send(PNG, "image/png"), 4) | {"/gone.png": error(404), "/down.png": error(503)}) as a, \
+            Server(many(throttling, 6)) as b:
+        urls = [a.url(f"/{i}.png") for i in range(4)] + [a.url("/gone.png"), a.url("/down.png")]
+        urls += [b.url(f"/{i}.png") for i in range(6)]
+        stats = Stats()
+        s = step(per_host=3, per_host_max=8, respect_robots=False)
+        s.apply(datasets.Dataset.from_dict({"url": urls}), stats)
+        hosts = stats.stage("download_hosts")
+        origin_a, origin_b = a.url("").rstrip("/"), b.url("").rstrip("/")
+        assert {k: hosts[f"{origin_a}.{k}"] for k in ("requests", "ok", "http_5xx", "http_429")} == {
+            "requests": 6, "ok": 4, "http_5xx": 1, "http_429": 0}
+        assert hosts[f"{origin_b}.requests"] == 6 and hosts[f"{origin_b}.http_429"] == throttling.codes.count(429) > 0
+        assert hosts[f"{origin_b}.final_limit"] < 3 and hosts[f"{origin_a}.answered"] == 6
+        assert 0 < hosts[f"{origin_a}.latency_ms_total"] < 6 * 1000
+        again = Stats()
+        s.apply(datasets.Dataset.from_dict({"url": urls[:1]}), again)  # each apply reports its own requests
+        assert again.stage("download_hosts") [f"{origin_a}.requests"] == 1
+    assert "after download" in funnel_markdown(stats) and "download_hosts" not in funnel_markdown(stats)
+
+
+# --------------------------------------------------------------------------------------------
 # SSRF guard
 # --------------------------------------------------------------------------------------------
 
@@ -565,6 +846,84 @@ def test_ssrf_guard_checks_every_redirect():
         row = fetch_one(s, srv.url("/a.jpg"), within=2)
         assert row["status"] == "blocked_private_address" and "::1" in row["error"]
         assert srv.count("/a.jpg") == 1
+
+
+# IPv6 forms that embed an IPv4 address: the embedded address decides.
+EMBEDDED_LOOPBACK = [
+    "::127.0.0.1",  # IPv4-compatible
+    "::ffff:0:7f00:1",  # IPv4-translated (SIIT)
+    "64:ff9b::7f00:1",  # NAT64 well-known prefix
+    "64:ff9b:1::7f00:1",  # NAT64 local-use prefix (refused as a whole)
+    "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+    "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254 (cloud metadata)
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+]
+
+
+@pytest.mark.parametrize("address", EMBEDDED_LOOPBACK + ["64:ff9b::a00:1", "::ffff:0:a9fe:a9fe", "::10.0.0.1"])
+def test_address_predicate_unwraps_embedded_ipv4(address):
+    assert address_allowed(address) is False
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::1"])
+def test_embedded_public_ipv4_stays_allowed(address):
+    assert address_allowed(address) is True  # NAT64 / 6to4 of 8.8.8.8: a public destination
+
+
+def test_embedded_ipv4_is_decoded():
+    import ipaddress
+
+    v4 = ipaddress.IPv4Address
+    assert embedded_ipv4(ipaddress.IPv6Address("64:ff9b::c000:221")) == (v4("192.0.2.33"),)
+    assert embedded_ipv4(ipaddress.IPv6Address("2002:c000:221::1")) == (v4("192.0.2.33"),)
+    assert embedded_ipv4(ipaddress.IPv6Address("2001:0:4136:e378:8000:63bf:3fff:fdd2")) == (
+        v4("65.54.227.120"), v4("192.0.2.45"))  # RFC 4380's example: server, de-obfuscated client
+    assert embedded_ipv4(ipaddress.IPv6Address("2001:4860:4860::8888")) == ()
+    # allowed_networks opens the embedded address too, as it does for IPv4-mapped forms
+    assert address_allowed("64:ff9b::7f00:1", [ipaddress.ip_network("127.0.0.0/8")])
+
+
+def test_ssrf_guard_refuses_embedded_ipv4_literals_without_connecting():
+    with Server({"/a.jpg": send(JPEG), "/robots.txt": error(404)}) as srv:
+        s = DownloadImages(timeout_total=1)
+        for address in EMBEDDED_LOOPBACK:
+            row = fetch_one(s, srv.url("/a.jpg", host=f"[{address}]"), within=1)
+            assert row["status"] == "blocked_private_address", (address, row["error"])
+        assert srv.requests == []
+
+
+class ScriptedResolver:
+    """Stands in for aiohttp's resolver: every host name resolves to ``addresses``."""
+
+    def __init__(self, addresses):
+        self.addresses = addresses
+
+    async def resolve(self, host, port=0, family=socket.AF_INET):
+        return [{"hostname": host, "host": a, "port": port, "family": socket.AF_INET6 if ":" in a else socket.AF_INET,
+                 "proto": 0, "flags": socket.AI_NUMERICHOST} for a in self.addresses]
+
+    async def close(self):
+        pass
+
+
+def test_ssrf_guard_refuses_host_names_resolving_to_embedded_ipv4(monkeypatch):
+    """A DNS answer made only of IPv4-embedding forms of loopback is refused before any connection."""
+    import aiohttp
+
+    monkeypatch.setattr(aiohttp, "DefaultResolver", lambda: ScriptedResolver(EMBEDDED_LOOPBACK))
+    with Server({"/a.jpg": send(JPEG), "/robots.txt": error(404)}) as srv:
+        row = fetch_one(DownloadImages(timeout_total=1), srv.url("/a.jpg", host="images.example"), within=1)
+        assert row["status"] == "blocked_private_address", row["error"]
+        assert "64:ff9b::7f00:1" in row["error"]
+        assert srv.requests == []
+
+
+def test_guarded_resolver_keeps_only_allowed_answers():
+    import asyncio
+
+    answers = ScriptedResolver(["2002:7f00:1::1", "8.8.8.8", "64:ff9b::7f00:1"])
+    guarded = GuardedResolver(address_allowed, inner=answers)
+    assert [a["host"] for a in asyncio.run(guarded.resolve("mixed.example", 80))] == ["8.8.8.8"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def download_job(config: BuildConfig, *, name: str, note: str = "", retry_failed
 
     step = dataclass_from(DownloadImages, config.download, "download")
     if retry_failed:
-        from waon_hf.steps.download_retry import RetryFailedDownloads
+        from waon_hf.steps.download.retry import RetryFailedDownloads
 
         return DownloadStageJob(steps=[RetryFailedDownloads(download=step)], stage="download_retry",
                                 dataset_name=name, card_note=note, batch_size=1_000)

@@ -63,6 +63,23 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img if img.mode == "RGB" else img.convert("RGBA").convert("RGB")
 
 
+def composite_rgb(img: Image.Image) -> Image.Image:
+    """RGB for storage, as a browser shows the image: transparency composited onto white (not dropped, as
+    :func:`to_rgb` does), 16-bit grey scaled to 8 bits."""
+    if img.mode == "RGB":
+        return img
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, (255, 255, 255))
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        img = img.point(lambda v: v * (1 / 256)).convert("L")
+    return img.convert("RGB")
+
+
 def plain_rgb(img: Image.Image) -> Image.Image:
     """PIL's own conversion to RGB (what the NSFW models were fitted on)."""
     return img if img.mode == "RGB" else img.convert("RGB")

@@ -81,6 +81,8 @@ class Step:
     * ``spill_to_disk``: the output is written to an Arrow file as it is produced (memory-mapped
       after), for steps whose output is large (downloaded images).
     * ``needs_rank``: ``map(with_rank=True)``; :meth:`MapStep.process_batch_ranked` gets the rank.
+    * :meth:`finish`: called once at the end of :meth:`apply` with the stage's counters, for what a
+      step measured on the side (the downloader's per-host outcomes).
     """
 
     name: ClassVar[str] = "step"
@@ -105,6 +107,9 @@ class Step:
         """Types of the columns a map step adds or rewrites (e.g. ``{"image": datasets.Image()}``);
         empty lets ``datasets`` infer them."""
         return {}
+
+    def finish(self, stats: Stats | None) -> None:
+        """Add what the step measured besides its rows to ``stats`` (nothing by default)."""
 
     def columns_for(self, column_names) -> list[str]:
         """The columns ``map`` passes to the step for a dataset with ``column_names``."""
@@ -200,6 +205,7 @@ class MapStep(Step):
         out = self._redecoded(out, restore)
         if stats is not None:
             stats.add_stage(self.name, {"in": len(ds), "kept": len(out)})
+        self.finish(stats)
         return out
 
 
@@ -243,6 +249,7 @@ class FilterStep(Step):
         out = self._redecoded(out, restore) if restore else out
         if stats is not None:
             stats.add_stage(self.name, drop_counts(len(original), drops))
+        self.finish(stats)
         return out
 
 
