@@ -66,7 +66,8 @@ def eval_results_from(results: dict) -> tuple[list[EvalResult], list[dict]]:
         else:
             task_type, task_name = "zero-shot-image-classification", "Zero-shot image classification"
             metrics = [(key, "accuracy", label) for key, label in CLASSIFICATION_METRICS]
-            counts = f"{m.get('n_evaluated', '')} / {m.get('n_total', '')}"
+            # images fetched from URLs: the benchmark's full size, so the card reads "evaluated N of M"
+            counts = f"{m.get('n_evaluated', '')} / {m.get('n_benchmark_rows', m.get('n_total', ''))}"
         for key, metric_type, label in metrics:
             if m.get(key) is None:
                 continue
