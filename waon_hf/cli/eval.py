@@ -15,15 +15,20 @@ logger = logging.getLogger(__name__)
 
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     from waon_hf.eval.benchmarks import BENCHMARKS
+    from waon_hf.eval.suites import SUITES
     from waon_hf.eval.templates import TEMPLATE_SETS
     from waon_hf.models.dual_encoder import DTYPES
 
     names = ", ".join(f"{s.name} ({s.default_source})" for s in BENCHMARKS.values())
     p.add_argument("--model", required=True, help="Hub id or local folder of a model AutoModel loads, with "
                    "get_image_features/get_text_features (SigLIP, SigLIP2, CLIP)")
-    p.add_argument("--bench", required=True, help=f"comma-separated benchmarks, each NAME or NAME=SOURCE (a Hub id, "
-                   f"a dataset folder or a parquet/csv file in NAME's format). Known: {names}")
-    p.add_argument("-o", "--output", required=True, help="results JSON file")
+    p.add_argument("--bench", help=f"comma-separated benchmarks, each NAME or NAME=SOURCE (a Hub id, "
+                   f"a dataset folder or a parquet/csv file in NAME's format). Known: {names}. With --suite: "
+                   "NAME=SOURCE gives a member of the suite another source")
+    p.add_argument("--suite", choices=sorted(SUITES), help="a named set of benchmarks: "
+                   + "; ".join(f"{k}: {', '.join(v)}" for k, v in SUITES.items())
+                   + ". -o is then a folder: one results JSON per benchmark, summary.md, model-index.yaml")
+    p.add_argument("-o", "--output", required=True, help="results JSON file (a folder with --suite)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")
     p.add_argument("--dtype", default="float32", choices=DTYPES, help="model precision; bfloat16/float16 on CUDA "
                    "only (similarities are always computed in float32)")
@@ -106,8 +111,9 @@ def _quiet_transformers() -> None:
 
 @command("eval", add_eval_arguments)
 def run_eval(args: argparse.Namespace) -> int:
-    """Zero-shot evaluation of a model on WAON-Bench, Recruit and XM3600; writes a results JSON."""
+    """Zero-shot evaluation of a model on WAON-Bench, Recruit, XM3600 and the llm-jp-clip suite."""
     from waon_hf.eval.benchmarks import parse_bench_list
+    from waon_hf.eval.suites import suite_benchmarks
     from waon_hf.eval.templates import get_templates
     from waon_hf.eval.zeroshot import evaluate_model, load_benchmarks
     from waon_hf.models.dual_encoder import DualEncoder
@@ -115,8 +121,16 @@ def run_eval(args: argparse.Namespace) -> int:
     templates = get_templates(args.templates)
     if args.batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {args.batch_size}")
-    benchmarks = load_benchmarks(parse_bench_list(args.bench))  # before the model: a bad source fails fast
+    if args.suite:
+        chosen = suite_benchmarks(args.suite, parse_bench_list(args.bench) if args.bench else [])
+    elif args.bench:
+        chosen = parse_bench_list(args.bench)
+    else:
+        raise ValueError("give --bench or --suite")
+    benchmarks = load_benchmarks(chosen)  # before the model: a bad source fails fast
     out = Path(args.output)
+    if args.suite and out.suffix == ".json":
+        raise ValueError(f"with --suite, -o is a folder (one results JSON per benchmark), got {out}")
     fetched = _fetch_images(benchmarks, args)
     _quiet_transformers()
     encoder = DualEncoder.from_pretrained(args.model, device=args.device, dtype=args.dtype, revision=args.revision,
@@ -124,19 +138,49 @@ def run_eval(args: argparse.Namespace) -> int:
     logger.info("model %s (%s), %d template(s)", args.model, encoder.describe()["model_class"], len(templates))
     results = evaluate_model(encoder, benchmarks, templates=templates, template_set=args.templates,
                              batch_size=args.batch_size, skip_missing=args.skip_missing)
-    if fetched:
-        results["image_download"] = fetched.options
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if args.suite:
+        results["suite"] = args.suite
+    manifest = None
     if fetched:
         from waon_hf.eval.hydrate import write_manifest
 
-        manifest = manifest_path(out)
-        write_manifest(manifest, fetched, download_options=results["image_download"])
+        results["image_download"] = fetched.options
+        manifest = out / "images.manifest.json" if args.suite else manifest_path(out)
+        manifest.parent.mkdir(parents=True, exist_ok=True)
+        write_manifest(manifest, fetched, download_options=fetched.options)
         results["image_download"]["manifest"] = str(manifest)
-    with atomic_write(out, "w", encoding="utf-8") as f:
-        f.write(json.dumps(results, ensure_ascii=False, indent=2) + "\n")
+    if args.suite:
+        _write_suite(out, results, benchmarks, args.model)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _write_json(out, results)
     print(_summary_table(results))
-    if fetched:
+    if manifest is not None:
         print(f"image manifest written to {manifest}")
     print(f"\nresults written to {out}")
     return 0
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(doc, ensure_ascii=False, indent=2) + "\n")
+
+
+def _write_suite(out: Path, results: dict, benchmarks: dict, model: str) -> None:
+    """``out/<benchmark>.json`` each, ``summary.md`` (the model card's results table) and ``model-index.yaml``."""
+    import yaml
+    from huggingface_hub.repocard_data import eval_results_to_model_index
+
+    from waon_hf.eval.suites import split_results
+    from waon_hf.publish.model_card import eval_results_from
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, doc in split_results(results, benchmarks).items():
+        _write_json(out / f"{name.replace('/', '_')}.json", doc)
+    entries, _ = eval_results_from(results)
+    summary = f"## Results ({results['suite']})\n\n{_summary_table(results)}\n"
+    with atomic_write(out / "summary.md", "w", encoding="utf-8") as f:
+        f.write(summary)
+    index = eval_results_to_model_index(model, entries) if entries else []
+    with atomic_write(out / "model-index.yaml", "w", encoding="utf-8") as f:
+        f.write(yaml.safe_dump({"model-index": index}, allow_unicode=True, sort_keys=False))

@@ -378,3 +378,7 @@ def retrieval_from_table(name: str, table, *, base_dir: Path | None, source: str
 def load_xm3600(source: str) -> list[Task]:
     table, base, desc = load_table(source, prefer_splits=("ja", "test", "train"), hub_split="ja")
     return [retrieval_from_table("xm3600", table, base_dir=base, source=desc)]
+
+
+# The labelled benchmarks (ImageNet-1k, CIFAR, Food-101, Caltech-101) register themselves on import.
+import waon_hf.eval.labelled  # noqa: E402, F401

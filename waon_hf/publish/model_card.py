@@ -20,7 +20,9 @@ logger = logging.getLogger(__name__)
 
 CLASSIFICATION_METRICS = (("top1", "Top-1 accuracy"), ("top5", "Top-5 accuracy"))
 RETRIEVAL_METRICS = ("mean_recall", "image_to_text_recall@1", "text_to_image_recall@1")
-PRETTY_BENCHMARKS = {"waon-bench": "WAON-Bench", "xm3600": "XM3600 (ja)", "tiny": "waon_hf tiny benchmark"}
+PRETTY_BENCHMARKS = {"waon-bench": "WAON-Bench", "xm3600": "XM3600 (ja)", "tiny": "waon_hf tiny benchmark",
+                     "recruit": "Recruit", "imagenet-1k": "ImageNet-1k (ja)", "cifar10": "CIFAR-10 (ja)",
+                     "cifar100": "CIFAR-100 (ja)", "food101": "Food-101 (ja)", "caltech101": "Caltech-101 (ja)"}
 _SOURCE = re.compile(r"^(?P<src>.*?)(?: \(split (?P<split>[^)]+)\))?$")
 
 
