@@ -166,3 +166,38 @@ def test_recruit_from_urls(site, tiny_model, tmp_path):
     n = len(server.requests)
     run_eval(tiny_model, f"recruit={recruit}", tmp_path / "r2.json", cache)
     assert len(server.requests) == n
+
+
+def test_bench_snapshot_freezes_the_fetched_images_and_loads_back(site, tiny_model, tmp_path):
+    from tests.fake_hub import FakeHfApi
+    from waon_hf.cli import build_parser
+    from waon_hf.cli.eval import run_bench_snapshot
+
+    server, waon, recruit = site
+    out = tmp_path / "snap"
+    args = build_parser().parse_args(["bench-snapshot", "--bench", f"waon-bench={waon}", "-o", str(out),
+                                      "--cache-dir", str(tmp_path / "c"), "--allow-private",
+                                      "--publish", "org/waon-bench-mirror"])
+    api = FakeHfApi()
+    assert run_bench_snapshot(args, api=api) == 0
+    assert api.calls[0][2]["private"] is True and "README.md" in api.uploaded_files()
+    (task,) = load_benchmark("waon-bench", str(out))
+    # every row and class kept; the rows not fetched are known as such, so they leave the evaluation
+    assert not task.images.url_only and len(task) == 24 and len(task.class_names) == 8
+    assert {u["row"]: u["status"] for u in task.fetched["unfetched"]} == FAULTS
+    assert sum(img is not None for img, _ in task.images.load(range(24))) == 20
+    assert "20 of 24" in (out / "README.md").read_text(encoding="utf-8")
+    assert len(read_manifest(out / "images.manifest.json")) == 24
+    # the snapshot scores exactly like the fetched benchmark
+    live = run_eval(tiny_model, f"waon-bench={waon}", tmp_path / "live.json", tmp_path / "c")
+    frozen = run_eval(tiny_model, f"waon-bench={out}", tmp_path / "frozen.json", tmp_path / "none", "--offline")
+    assert frozen["benchmarks"]["waon-bench"]["metrics"] == live["benchmarks"]["waon-bench"]["metrics"]
+    assert frozen["benchmarks"]["waon-bench"]["evaluated"] == "evaluated 20 of 24"
+
+    n = len(server.requests)
+    args = build_parser().parse_args(["bench-snapshot", "--bench", f"recruit={recruit}", "-o", str(tmp_path / "r"),
+                                      "--cache-dir", str(tmp_path / "c"), "--allow-private"])
+    assert run_bench_snapshot(args) == 0
+    subsets = load_benchmark("recruit", str(tmp_path / "r"))
+    assert [t.fetched["n_fetched"] for t in subsets] == [2, 6, 6, 6] and all(len(t) == 6 for t in subsets)
+    assert len(server.requests) > n  # Recruit's images were not cached yet

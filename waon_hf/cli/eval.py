@@ -13,6 +13,19 @@ from waon_hf.io import atomic_write
 logger = logging.getLogger(__name__)
 
 
+def add_image_source_arguments(p: argparse.ArgumentParser) -> None:
+    """How the images of URL-only benchmarks are fetched (shared by eval and bench-snapshot)."""
+    g = p.add_argument_group("benchmarks that publish only image URLs (WAON-Bench, Recruit)")
+    g.add_argument("--cache-dir", help="image cache (default: waon_hf/benchmark-images/ under $HF_DATASETS_CACHE, "
+                   "else $HF_HOME/datasets, else ~/.cache/huggingface/datasets)")
+    g.add_argument("--offline", action="store_true", help="use cached images only; never send a request")
+    g.add_argument("--manifest", help="re-use exactly the image set of an earlier run's manifest "
+                   "(<results>.manifest.json); an image whose sha256 differs is an error")
+    g.add_argument("--allow-private", action="store_true", help="let the downloader contact private and loopback "
+                   "addresses (local test servers only; the SSRF guard refuses them by default)")
+    g.add_argument("--user-agent", help="User-Agent of image requests (default: the download step's)")
+
+
 def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     from waon_hf.eval.benchmarks import BENCHMARKS
     from waon_hf.eval.suites import SUITES
@@ -40,15 +53,7 @@ def add_eval_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--padding-side", choices=("left", "right"), help="override the text padding side of the model "
                    "family's recipe (SigLIP/SigLIP2: right, as trained)")
     p.add_argument("--revision", help="model revision (branch, tag or commit) on the Hub")
-    g = p.add_argument_group("benchmarks that publish only image URLs (WAON-Bench, Recruit)")
-    g.add_argument("--cache-dir", help="image cache (default: waon_hf/benchmark-images/ under $HF_DATASETS_CACHE, "
-                   "else $HF_HOME/datasets, else ~/.cache/huggingface/datasets)")
-    g.add_argument("--offline", action="store_true", help="use cached images only; never send a request")
-    g.add_argument("--manifest", help="re-use exactly the image set of an earlier run's manifest "
-                   "(<results>.manifest.json); an image whose sha256 differs is an error")
-    g.add_argument("--allow-private", action="store_true", help="let the downloader contact private and loopback "
-                   "addresses (local test servers only; the SSRF guard refuses them by default)")
-    g.add_argument("--user-agent", help="User-Agent of image requests (default: the download step's)")
+    add_image_source_arguments(p)
 
 
 def _summary_table(results: dict) -> str:
@@ -78,9 +83,11 @@ def manifest_path(results_path: Path) -> Path:
 
 
 class FetchedImages(list):
-    """The fetched images of every URL-only task, with the download options they were fetched under."""
+    """The fetched images of every URL-only task (``by_task``: per task, one per row), with the
+    download options they were fetched under."""
 
     options: dict
+    by_task: dict
 
 
 def _fetch_images(benchmarks: dict, args: argparse.Namespace) -> FetchedImages:
@@ -89,6 +96,7 @@ def _fetch_images(benchmarks: dict, args: argparse.Namespace) -> FetchedImages:
 
     tasks = [t for tasks in benchmarks.values() for t in tasks if t.images.url_only]
     out = FetchedImages()
+    out.by_task = {}
     if not tasks:
         return out
     cache = ImageCache(args.cache_dir)
@@ -96,7 +104,9 @@ def _fetch_images(benchmarks: dict, args: argparse.Namespace) -> FetchedImages:
     overrides = {"user_agent": args.user_agent} if args.user_agent else {}
     downloader = None if args.offline else make_downloader(allow_private=args.allow_private, **overrides)
     for task in tasks:
-        out += hydrate_task(task, cache=cache, downloader=downloader, offline=args.offline, manifest=manifest)
+        out.by_task[task.name] = hydrate_task(task, cache=cache, downloader=downloader, offline=args.offline,
+                                              manifest=manifest)
+        out += out.by_task[task.name]
     out.options = {**BENCH_IMAGE_OPTIONS, "cache_dir": str(cache.root), "offline": args.offline,
                    "from_manifest": args.manifest}
     return out
@@ -184,3 +194,43 @@ def _write_suite(out: Path, results: dict, benchmarks: dict, model: str) -> None
     index = eval_results_to_model_index(model, entries) if entries else []
     with atomic_write(out / "model-index.yaml", "w", encoding="utf-8") as f:
         f.write(yaml.safe_dump({"model-index": index}, allow_unicode=True, sort_keys=False))
+
+
+def add_snapshot_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bench", required=True, help="a URL-only benchmark, NAME or NAME=SOURCE (waon-bench, recruit)")
+    p.add_argument("-o", "--output", required=True, help="folder to write the snapshot dataset to")
+    p.add_argument("--publish", metavar="REPO", help="upload the snapshot to this Hub dataset repository")
+    p.add_argument("--public", action="store_true", help="with --publish: a public repository (default private: "
+                   "the images keep their owners' rights)")
+    add_image_source_arguments(p)
+
+
+@command("bench-snapshot", add_snapshot_arguments)
+def run_bench_snapshot(args: argparse.Namespace, api=None) -> int:
+    """Freeze a URL-only benchmark (its fetchable images embedded) into a Hub-ready dataset folder."""
+    from waon_hf.eval.benchmarks import parse_bench_list
+    from waon_hf.eval.hydrate import write_manifest
+    from waon_hf.eval.snapshot import write_snapshot
+    from waon_hf.eval.zeroshot import load_benchmarks
+
+    chosen = parse_bench_list(args.bench)
+    if len(chosen) != 1:
+        raise ValueError("bench-snapshot takes one benchmark")
+    benchmarks = load_benchmarks(chosen)
+    (name, tasks), = benchmarks.items()
+    if not all(t.images.url_only for t in tasks):
+        raise ValueError(f"{name}: its rows already carry images (a snapshot is for URL-only benchmarks)")
+    fetched = _fetch_images(benchmarks, args)
+    out = Path(args.output)
+    written = write_snapshot(out, name, tasks, fetched.by_task, source=tasks[0].source)
+    write_manifest(out / "images.manifest.json", fetched, download_options=fetched.options)
+    for task_name, n in written.items():
+        print(f"{task_name}: {n:,} of {len(fetched.by_task[task_name]):,} rows with an image")
+    print(f"snapshot written to {out}")
+    if args.publish:
+        from waon_hf.publish.upload import upload_folder_to_hub
+
+        url, _ = upload_folder_to_hub(out, args.publish, "dataset", private=not args.public, api=api,
+                                      commit_message=f"Snapshot of {name} with waon_hf")
+        print(f"published to {url}")
+    return 0

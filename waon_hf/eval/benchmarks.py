@@ -40,6 +40,7 @@ TINY_BENCH_DIR = REPO_ROOT / "samples" / "tiny_bench"
 DATA_FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json"}
 SPLIT_PREFERENCE = ("test", "validation", "train")
 MISSING_EXAMPLES = 5  # rows listed per missing reason in the results
+SNAPSHOT_STATUS = "image_status"  # a `waon bench-snapshot` table: the download status of each row
 
 
 class ImageColumn:
@@ -309,12 +310,26 @@ def classification_from_table(name: str, table, *, base_dir: Path | None, source
                   if category_column and category_column in table.column_names and category_column != label_col
                   else None)
     images = ImageColumn(table, base_dir=base_dir, source=source)
+    fetched = snapshot_summary(table) if SNAPSHOT_STATUS in table.column_names else None
     if images.kind in ("url", "none"):
         logger.warning("%s: no local images (%s column only); every row will be reported missing until the "
                        "images are downloaded", name, images.kind)
     return ClassificationTask(name=name, source=source, class_names=class_names,
                               labels=np.array([index[v] for v in names], dtype=np.int64),
-                              images=images, categories=categories)
+                              images=images, categories=categories, fetched=fetched)
+
+
+def snapshot_summary(table) -> dict:
+    """The ``fetched`` summary of a snapshot table (the same shape ``waon_hf.eval.hydrate`` gives)."""
+    statuses = list(table[SNAPSHOT_STATUS])
+    urls = list(table["url"]) if "url" in table.column_names else [None] * len(statuses)
+    counts: dict[str, int] = {}
+    for s in statuses:
+        counts[s] = counts.get(s, 0) + 1
+    return {"source": "snapshot", "n_rows": len(statuses), "n_fetched": counts.get("ok", 0),
+            "statuses": dict(sorted(counts.items())),
+            "unfetched": [{"row": i, "url": u, "status": s, "error": "as recorded in the snapshot"}
+                          for i, (u, s) in enumerate(zip(urls, statuses, strict=True)) if s != "ok"]}
 
 
 @register("waon-bench", "llm-jp/WAON-Bench",

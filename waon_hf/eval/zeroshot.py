@@ -214,7 +214,8 @@ def evaluate_task(encoder: DualEncoder, task: Task, *, templates: tuple[str, ...
     t0 = time.perf_counter()
     full = task
     if task.fetched is not None:
-        rows = [i for i, (path, _) in enumerate(task.images.files) if path is not None]
+        unfetched = {u["row"] for u in task.fetched["unfetched"]}
+        rows = [i for i in range(len(task.images)) if i not in unfetched]
         if not rows:
             return {"task": _TASK_NAMES[task.kind], "source": task.source, "metrics": {}, "images": task.fetched,
                     "evaluated": f"evaluated 0 of {len(task.images):,}",
