@@ -88,7 +88,7 @@ def test_waon_bench_from_urls_scores_what_was_fetched_and_second_run_sends_nothi
     from waon_hf.publish.model_card import eval_results_from
 
     _, card_rows = eval_results_from(res)
-    assert {r["counts"] for r in card_rows} == {"20 / 24"}  # the card shows the benchmark's full size
+    assert {r["counts"] for r in card_rows} == {"evaluated 20 of 24"}  # the card shows the benchmark's full size
     first = image_requests(server)
     assert len(first) == 23 and not any(p.startswith("/private/") for p in first)  # robots: never asked
 
@@ -201,3 +201,16 @@ def test_bench_snapshot_freezes_the_fetched_images_and_loads_back(site, tiny_mod
     subsets = load_benchmark("recruit", str(tmp_path / "r"))
     assert [t.fetched["n_fetched"] for t in subsets] == [2, 6, 6, 6] and all(len(t) == 6 for t in subsets)
     assert len(server.requests) > n  # Recruit's images were not cached yet
+
+
+def test_a_cached_image_that_no_longer_decodes_is_missing_at_its_benchmark_row(site, tiny_model, tmp_path):
+    _, waon, _ = site
+    cache = tmp_path / "cache"
+    run_eval(tiny_model, f"waon-bench={waon}", tmp_path / "r1.json", cache)
+    entry = list(read_manifest(tmp_path / "r1.manifest.json").values())[10]
+    ImageCache(cache).object_path(entry["sha256"]).write_bytes(b"broken")
+    res = run_eval(tiny_model, f"waon-bench={waon}", tmp_path / "r2.json", cache)["benchmarks"]["waon-bench"]
+    assert res["missing"]["reasons"] == {"undecodable": 1}
+    assert [e["row"] for e in res["missing"]["examples"]] == [10]  # not row 6 of the fetched subset
+    assert res["missing"]["examples"][0]["url"] == entry["url"]
+    assert res["metrics"]["n_missing"] == 1 and res["evaluated"] == "evaluated 20 of 24"  # counted wrong

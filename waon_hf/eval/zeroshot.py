@@ -234,6 +234,8 @@ def evaluate_task(encoder: DualEncoder, task: Task, *, templates: tuple[str, ...
         m["n_benchmark_rows"] = n_total
         res["evaluated"] = f"evaluated {n_eval:,} of {n_total:,}"
         res["images"] = full.fetched
+        for example in res.get("missing", {}).get("examples", []):  # rows of the benchmark, not of the subset
+            example["row"] = rows[example["row"]]
     return res
 
 

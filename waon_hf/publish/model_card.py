@@ -68,8 +68,9 @@ def eval_results_from(results: dict) -> tuple[list[EvalResult], list[dict]]:
         else:
             task_type, task_name = "zero-shot-image-classification", "Zero-shot image classification"
             metrics = [(key, "accuracy", label) for key, label in CLASSIFICATION_METRICS]
-            # images fetched from URLs: the benchmark's full size, so the card reads "evaluated N of M"
-            counts = f"{m.get('n_evaluated', '')} / {m.get('n_benchmark_rows', m.get('n_total', ''))}"
+            counts = f"{m.get('n_evaluated', '')} / {m.get('n_total', '')}"
+        if "n_benchmark_rows" in m:  # images fetched from URLs: out of the benchmark's full size
+            counts = res.get("evaluated") or counts
         for key, metric_type, label in metrics:
             if m.get(key) is None:
                 continue
