@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.http_server import serve
-from waon_hf.sources.url_tables import parse_column_map, resolve_columns
+from waon_hf.sources.url_tables import list_source_files, parse_column_map, resolve_columns
 from waon_hf.steps.download import DownloadImages, transcode
 from waon_hf.testing.url_bench import tiny_rows
 
@@ -140,3 +140,18 @@ def test_column_detection():
     assert parse_column_map("url=URL, caption=TEXT") == {"url": "URL", "caption": "TEXT"}
     with pytest.raises(ValueError):
         parse_column_map("image=URL")
+
+
+def test_source_files_of_an_hf_folder_are_globbed_in_order(tmp_path):
+    class Fs:
+        def glob(self, pattern):
+            assert pattern == "datasets/speed/WAON/**/*.parquet"
+            return ["datasets/speed/WAON/data/train-00001.parquet", "datasets/speed/WAON/data/train-00000.parquet"]
+
+    assert list_source_files("hf://datasets/speed/WAON/", fs=Fs()) == [
+        "hf://datasets/speed/WAON/data/train-00000.parquet", "hf://datasets/speed/WAON/data/train-00001.parquet"]
+    one = "hf://datasets/speed/WAON/data/train-00000.parquet"
+    assert list_source_files(one) == [one]
+    (tmp_path / "b.parquet").write_bytes(b"")
+    (tmp_path / "a.parquet").write_bytes(b"")
+    assert [Path(f).name for f in list_source_files(tmp_path)] == ["a.parquet", "b.parquet"]

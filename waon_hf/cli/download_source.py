@@ -33,14 +33,14 @@ def run_source_download(args: argparse.Namespace, config) -> int:
     from waon_hf.cli.options import executor_from_args, output_folder, print_summary
     from waon_hf.pipeline.runner import run_sharded
     from waon_hf.sources.commoncrawl import SourceFile
-    from waon_hf.sources.relaion import list_relaion_files, plan_relaion_shards
-    from waon_hf.sources.url_tables import parse_column_map
+    from waon_hf.sources.relaion import plan_relaion_shards
+    from waon_hf.sources.url_tables import list_source_files, parse_column_map
 
     if args.retry_failed:
         raise ValueError("--retry-failed needs a download output folder as input, not a source dataset")
     if args.num_shards < 1 or not 0 <= args.shard_index < args.num_shards:
         raise ValueError(f"--shard-index must be in [0, {args.num_shards}), got {args.shard_index}")
-    files = list_relaion_files(args.input)
+    files = list_source_files(args.input)
     files = [f for k, f in enumerate(files) if k % args.num_shards == args.shard_index]
     if not files:
         raise ValueError(f"slice {args.shard_index} of {args.num_shards} of {args.input} has no file")

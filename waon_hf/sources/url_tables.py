@@ -17,6 +17,8 @@ Every other column is carried through unchanged (``page_title``, ``page_url``, .
 
 from __future__ import annotations
 
+import os
+
 import pyarrow as pa
 
 # Column names of the URL and caption in the layouts we know (WAON and ReLAION: url/caption;
@@ -80,3 +82,22 @@ def to_download_input(table: pa.Table, columns: dict[str, str | None]) -> pa.Tab
     if clash:
         raise ValueError(f"columns {sorted(clash)} would appear twice after renaming {table.column_names}")
     return table.rename_columns(renamed)
+
+
+def list_source_files(source: str | os.PathLike, fs=None) -> list[str]:
+    """The parquet files of a source, in order: local files (file, folder, glob), a Hub dataset id,
+    one ``hf://`` parquet file, or an ``hf://datasets/<id>[/<folder>]`` folder (listed with
+    ``HfFileSystem``, or ``fs``: anything with its ``glob``)."""
+    from waon_hf.sources.relaion import list_relaion_files
+
+    path = os.fspath(source)
+    if path.startswith("hf://") and not path.endswith(".parquet"):
+        if fs is None:
+            from huggingface_hub import HfFileSystem
+
+            fs = HfFileSystem()
+        found = sorted(fs.glob(path.removeprefix("hf://").rstrip("/") + "/**/*.parquet"))
+        if not found:
+            raise FileNotFoundError(f"no parquet files under {path}")
+        return [f"hf://{p}" for p in found]
+    return list_relaion_files(path)
