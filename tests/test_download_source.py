@@ -155,3 +155,52 @@ def test_source_files_of_an_hf_folder_are_globbed_in_order(tmp_path):
     (tmp_path / "b.parquet").write_bytes(b"")
     (tmp_path / "a.parquet").write_bytes(b"")
     assert [Path(f).name for f in list_source_files(tmp_path)] == ["a.parquet", "b.parquet"]
+
+
+def test_download_resumes_after_a_real_kill(waon_source, tmp_path):
+    """SIGKILL the command while shard 2's images are stalled on the server; the re-run fetches only those."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    server, src = waon_source
+    stall = threading.Event()
+    stall.set()
+    handle = server._handle
+
+    def stalled(h):
+        if h.path.startswith("/2-") and stall.is_set():
+            server.requests.append((h.path, None))
+            time.sleep(15)  # keep the request open until the process is killed
+            return
+        handle(h)
+
+    server._handle = stalled
+    out = tmp_path / "images"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.Popen([sys.executable, "-m", "waon_hf.cli", "download", str(src), "-o", str(out),
+                             "--allow-private"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / ".waon" / "shards" / "00001.stats.json").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "shards 0 and 1 never finished"
+            time.sleep(0.1)
+        while not any(p.startswith("/2-") for p, _ in server.requests):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not (out / ".waon" / "shards" / "00002.stats.json").exists()
+    stall.clear()
+    server._handle = handle
+    n = len(server.requests)
+    assert download(src, out) == 0
+    again = [p for p, _ in server.requests[n:] if p != "/robots.txt"]
+    assert again and all(p.startswith("/2-") for p in again)
+    assert len(datasets.Dataset.from_parquet(sorted(str(p) for p in (out / "data").glob("*.parquet")))) == 12
