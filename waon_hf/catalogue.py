@@ -73,6 +73,16 @@ def download_job(config: BuildConfig, *, name: str, note: str = "", retry_failed
     return DownloadStageJob(steps=[step], stage="download", dataset_name=name, card_note=note, batch_size=1_000)
 
 
+def download_source_job(config: BuildConfig, *, name: str, note: str = "", columns: dict | None = None,
+                        takes: tuple[int | None, ...] = ()):
+    """The download stage over a published URL-only table (one source parquet file per shard)."""
+    from waon_hf.jobs.url_source import UrlSourceJob
+    from waon_hf.steps.download import DownloadImages
+
+    step = dataclass_from(DownloadImages, config.download, "download")
+    return UrlSourceJob(steps=[step], dataset_name=name, card_note=note, columns=dict(columns or {}), takes=takes)
+
+
 def filter_images_job(config: BuildConfig, *, name: str, note: str = "", keep_failed: bool = False) -> StageJob:
     """Failed downloads and WAON's image-quality rules dropped; sha256 and pHash added."""
     from waon_hf.steps.image_dedup import ImageSha256, PHashStep

@@ -11,6 +11,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from waon_hf.cli.download_source import add_source_arguments, is_stage_folder, run_source_download
 from waon_hf.cli.options import (
     add_config_option,
     add_executor_options,
@@ -29,7 +30,8 @@ from waon_hf.cli.registry import command
 
 
 def _stage_args(p: argparse.ArgumentParser, section: str) -> None:
-    p.add_argument("input", help="output folder of the previous stage (data/train-*.parquet)")
+    p.add_argument("input", help="output folder of the previous stage (data/train-*.parquet); for download also "
+                   "a published URL-only dataset: a Hub id, hf:// path or parquet files")
     add_output_options(p)
     add_executor_options(p)
     add_config_option(p, f"its `{section}:` section sets this stage's options")
@@ -88,6 +90,7 @@ def _download_args(p: argparse.ArgumentParser) -> None:
                    help="allow private/loopback addresses (testing only: disables the SSRF guard)")
     p.add_argument("--retry-failed", action="store_true",
                    help="input is a download output: re-fetch only rows with a retryable status")
+    add_source_arguments(p)  # the input may also be a published URL-only dataset (speed/WAON, ...)
 
 
 @command("download", _download_args)
@@ -99,6 +102,8 @@ def run_download(args: argparse.Namespace) -> int:
              "per_host": args.per_host, "user_agent": args.user_agent,
              "warc_sources": tuple(args.warc_source) or None, "offline": args.offline or None,
              "allow_private": args.allow_private or None}
+    if not is_stage_folder(args.input):
+        return run_source_download(args, _config(args, "download", flags))
     job = catalogue.download_job(_config(args, "download", flags), retry_failed=args.retry_failed, **_names(args))
     if args.retry_failed and Path(args.output).resolve() == Path(args.input).resolve():
         return _retry_in_place(args, job)

@@ -7,20 +7,24 @@ reads another Hub id, a local dataset folder (``load_dataset(folder)``: data fil
 Expected columns:
 
 * classification (``waon-bench``, ``recruit``, ``tiny``): the Japanese class name (``class``; the
-  Recruit sets may call it ``label``), an optional ``category``, and the image: ``image`` (a
-  ``datasets.Image`` or a ``{"bytes", "path"}`` struct), or ``image_path`` (relative to the
+  published Recruit CSVs call it ``category``), an optional ``category`` (WAON-Bench's 8 groups),
+  and the image: ``image`` (a ``datasets.Image`` or a ``{"bytes", "path"}`` struct), or ``image_path`` (relative to the
   dataset folder), or only ``url``. Class indices are the sorted distinct class names.
 * retrieval (``xm3600``): ``captions`` (a list; the first is used unless ``all_captions``) or
   ``caption``, and the image as above. The Hub default is the ``ja`` split of floschne/xm3600
   (ISO 639-1 ``ja``; ``jp`` is not a language code and selects nothing).
 
-Images are never downloaded here (the downloader of the images stage does that). A row whose only
-image is a URL, a missing file or undecodable bytes is reported *missing* with its reason; the
-runner keeps it in the denominator (counted wrong) unless told to skip missing rows.
+Images are never downloaded here: a table with a ``url`` and no image column (WAON-Bench and
+Recruit as published) is *URL-only* (``ImageColumn.url_only``) and :mod:`waon_hf.eval.hydrate`
+fetches its images into a cache (``waon eval`` does so before scoring). A row whose image is a
+missing file or undecodable bytes is reported *missing* with its reason; the runner keeps it in
+the denominator (counted wrong) unless told to skip missing rows.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import io
 import logging
 from collections.abc import Callable
@@ -38,6 +42,7 @@ TINY_BENCH_DIR = REPO_ROOT / "samples" / "tiny_bench"
 DATA_FILE_BUILDERS = {".parquet": "parquet", ".csv": "csv", ".json": "json", ".jsonl": "json"}
 SPLIT_PREFERENCE = ("test", "validation", "train")
 MISSING_EXAMPLES = 5  # rows listed per missing reason in the results
+SNAPSHOT_STATUS = "image_status"  # a `waon bench-snapshot` table: the download status of each row
 
 
 class ImageColumn:
@@ -72,7 +77,35 @@ class ImageColumn:
     def __len__(self) -> int:
         return self._len
 
+    @property
+    def url_only(self) -> bool:
+        """Rows carry a ``url`` and no image: :mod:`waon_hf.eval.hydrate` can fetch them."""
+        return self.kind == "url"
+
+    def with_files(self, files: list[tuple[Path | None, str | None]]) -> ImageColumn:
+        """A copy whose row ``i`` is read from ``files[i] = (path, None)`` or missing as ``(None, reason)``."""
+        if len(files) != self._len:
+            raise ValueError(f"{len(files)} files for {self._len} rows")
+        out = copy.copy(self)
+        out.kind, out.files = "file", list(files)
+        return out
+
+    def subset(self, rows: list[int]) -> ImageColumn:
+        """The rows ``rows`` only, in that order."""
+        out = copy.copy(self)
+        out.table = self.table.select([int(i) for i in rows])
+        out._len = len(rows)
+        if self.kind == "file":
+            out.files = [self.files[int(i)] for i in rows]
+        return out
+
     def load(self, rows: list[int] | np.ndarray) -> list[tuple[object, str | None]]:
+        if self.kind == "file":
+            out = []
+            for i in rows:
+                path, why = self.files[int(i)]
+                out.append(self._open(str(path)) if path is not None else (None, why))
+            return out
         if self.kind in ("url", "none"):
             return [(None, "url_only" if self.kind == "url" else "no_image_column")] * len(rows)
         batch = self.table[[int(i) for i in rows]] if len(rows) else {}
@@ -128,10 +161,16 @@ class ClassificationTask:
     labels: np.ndarray
     images: ImageColumn
     categories: list[str] | None = None
+    fetched: dict | None = None  # waon_hf.eval.hydrate.fetch_summary when the images came from URLs
     kind: str = field(default="classification", init=False)
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def subset(self, rows: list[int]) -> ClassificationTask:
+        """The same task (every class still a candidate) on rows ``rows`` only."""
+        return dataclasses.replace(self, labels=self.labels[rows], images=self.images.subset(rows),
+                                   categories=[self.categories[i] for i in rows] if self.categories else None)
 
 
 @dataclass
@@ -143,11 +182,21 @@ class RetrievalTask:
     captions: list[str]
     text_to_image: np.ndarray
     images: ImageColumn
+    fetched: dict | None = None  # waon_hf.eval.hydrate.fetch_summary when the images came from URLs
     kind: str = field(default="retrieval", init=False)
 
     @property
     def n_images(self) -> int:
         return len(self.images)
+
+    def subset(self, rows: list[int]) -> RetrievalTask:
+        """Images ``rows`` only, with their captions (the other images' captions leave the pool too)."""
+        new_index = {int(r): i for i, r in enumerate(rows)}
+        keep = [t for t, img in enumerate(self.text_to_image) if int(img) in new_index]
+        return dataclasses.replace(self, captions=[self.captions[t] for t in keep],
+                                   text_to_image=np.array([new_index[int(self.text_to_image[t])] for t in keep],
+                                                          dtype=np.int64),
+                                   images=self.images.subset(rows))
 
 
 Task = ClassificationTask | RetrievalTask
@@ -269,7 +318,8 @@ def _first_column(table, candidates: tuple[str, ...], what: str) -> str:
 
 
 def classification_from_table(name: str, table, *, base_dir: Path | None, source: str,
-                              label_columns: tuple[str, ...] = ("class", "label")) -> ClassificationTask:
+                              label_columns: tuple[str, ...] = ("class", "label"),
+                              category_column: str | None = "category") -> ClassificationTask:
     import datasets
 
     check_not_empty(table, source)
@@ -283,14 +333,30 @@ def classification_from_table(name: str, table, *, base_dir: Path | None, source
         raise ValueError(f"{source}: empty class name in column {label_col!r}")
     class_names = sorted(set(names))
     index = {c: i for i, c in enumerate(class_names)}
-    categories = [str(c) for c in table["category"]] if "category" in table.column_names else None
+    categories = ([str(c) for c in table[category_column]]
+                  if category_column and category_column in table.column_names and category_column != label_col
+                  else None)
     images = ImageColumn(table, base_dir=base_dir, source=source)
+    fetched = snapshot_summary(table) if SNAPSHOT_STATUS in table.column_names else None
     if images.kind in ("url", "none"):
         logger.warning("%s: no local images (%s column only); every row will be reported missing until the "
                        "images are downloaded", name, images.kind)
     return ClassificationTask(name=name, source=source, class_names=class_names,
                               labels=np.array([index[v] for v in names], dtype=np.int64),
-                              images=images, categories=categories)
+                              images=images, categories=categories, fetched=fetched)
+
+
+def snapshot_summary(table) -> dict:
+    """The ``fetched`` summary of a snapshot table (the same shape ``waon_hf.eval.hydrate`` gives)."""
+    statuses = list(table[SNAPSHOT_STATUS])
+    urls = list(table["url"]) if "url" in table.column_names else [None] * len(statuses)
+    counts: dict[str, int] = {}
+    for s in statuses:
+        counts[s] = counts.get(s, 0) + 1
+    return {"source": "snapshot", "n_rows": len(statuses), "n_fetched": counts.get("ok", 0),
+            "statuses": dict(sorted(counts.items())),
+            "unfetched": [{"row": i, "url": u, "status": s, "error": "as recorded in the snapshot"}
+                          for i, (u, s) in enumerate(zip(urls, statuses, strict=True)) if s != "ok"]}
 
 
 @register("waon-bench", "llm-jp/WAON-Bench",
@@ -309,11 +375,14 @@ def load_tiny(source: str) -> list[Task]:
 
 
 RECRUIT_SUBSETS = ("jafood101", "jaflower30", "jafacility20", "jalandmark10")
+# The published CSVs name the class `category` (and carry `url`, no image): the dataset's own
+# image_downloader.py reads item["category"] and item["url"]. `class`/`label` read local copies in our format.
+RECRUIT_LABEL_COLUMNS = ("category", "class", "label")
 
 
 @register("recruit", "recruit-jp/japanese-image-classification-evaluation-dataset",
           "Recruit's Japanese image classification: jafood101, jaflower30, jafacility20, jalandmark10 "
-          "(one CSV/parquet/folder per subset; class name in `class` or `label`)")
+          "(one CSV per subset with columns category, url, as published; or parquet/folder per subset)")
 def load_recruit(source: str) -> list[Task]:
     tasks = []
     root = Path(source)
@@ -326,7 +395,7 @@ def load_recruit(source: str) -> list[Task]:
         else:
             table, base, desc = load_table(source, data_files={"test": f"{subset}.csv"})
         tasks.append(classification_from_table(f"recruit/{subset}", table, base_dir=base, source=desc,
-                                               label_columns=("class", "label", "category_ja", "name")))
+                                               label_columns=RECRUIT_LABEL_COLUMNS, category_column=None))
     return tasks
 
 
@@ -352,3 +421,7 @@ def retrieval_from_table(name: str, table, *, base_dir: Path | None, source: str
 def load_xm3600(source: str) -> list[Task]:
     table, base, desc = load_table(source, prefer_splits=("ja", "test", "train"), hub_split="ja")
     return [retrieval_from_table("xm3600", table, base_dir=base, source=desc)]
+
+
+# The labelled benchmarks (ImageNet-1k, CIFAR, Food-101, Caltech-101) register themselves on import.
+import waon_hf.eval.labelled  # noqa: E402, F401

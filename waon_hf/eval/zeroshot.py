@@ -189,21 +189,57 @@ def evaluate_model(encoder: DualEncoder, benchmarks: dict[str, list[Task]], *, t
     for name, tasks in benchmarks.items():
         for task in tasks:
             logger.info("%s: %d rows from %s", task.name, len(task.images), task.source)
-            if isinstance(task, ClassificationTask):
-                t0 = time.perf_counter()
-                scorer = EmbeddingScorer(encoder, class_embeddings(encoder, task.class_names, templates))
-                res = evaluate_classification(task, scorer, batch_size=batch_size, skip_missing=skip_missing)
-                res["seconds"] = round(time.perf_counter() - t0, 3)
-            else:
-                res = evaluate_retrieval(task, encoder, batch_size=batch_size, skip_missing=skip_missing)
-            results["benchmarks"][task.name] = res
+            results["benchmarks"][task.name] = evaluate_task(encoder, task, templates=templates,
+                                                             batch_size=batch_size, skip_missing=skip_missing)
         if len(tasks) > 1 and all(isinstance(t, ClassificationTask) for t in tasks):
-            subs = [results["benchmarks"][t.name]["metrics"]["top1"] for t in tasks]
+            subs = [results["benchmarks"][t.name]["metrics"].get("top1") for t in tasks]
+            if any(v is None for v in subs):
+                continue
             results["benchmarks"][name] = {
                 "task": "mean over subsets", "subsets": [t.name for t in tasks],
                 "metrics": {"top1": float(np.mean(subs))}, "note": "unweighted mean of the subsets' top-1",
             }
     return results
+
+
+def evaluate_task(encoder: DualEncoder, task: Task, *, templates: tuple[str, ...], batch_size: int = 32,
+                  skip_missing: bool = False) -> dict:
+    """One task's results entry.
+
+    A task whose images were fetched from URLs (``task.fetched``) is scored on the fetched rows only
+    (link rot is not the model's error; every class stays a candidate), and its entry says so:
+    ``images`` lists every row not fetched with its download status, ``metrics.n_benchmark_rows``
+    is the benchmark's size and ``evaluated`` reads "evaluated N of M".
+    """
+    t0 = time.perf_counter()
+    full = task
+    if task.fetched is not None:
+        unfetched = {u["row"] for u in task.fetched["unfetched"]}
+        rows = [i for i in range(len(task.images)) if i not in unfetched]
+        if not rows:
+            return {"task": _TASK_NAMES[task.kind], "source": task.source, "metrics": {}, "images": task.fetched,
+                    "evaluated": f"evaluated 0 of {len(task.images):,}",
+                    "error": f"no image could be fetched ({task.fetched['statuses']})"}
+        task = task.subset(rows)
+    if isinstance(task, ClassificationTask):
+        scorer = EmbeddingScorer(encoder, class_embeddings(encoder, task.class_names, templates))
+        res = evaluate_classification(task, scorer, batch_size=batch_size, skip_missing=skip_missing)
+    else:
+        res = evaluate_retrieval(task, encoder, batch_size=batch_size, skip_missing=skip_missing)
+    res["seconds"] = round(time.perf_counter() - t0, 3)
+    if full.fetched is not None:
+        m = res["metrics"]
+        n_total = len(full.images)
+        n_eval = m["n_evaluated"] if "n_evaluated" in m else m["n_images"]
+        m["n_benchmark_rows"] = n_total
+        res["evaluated"] = f"evaluated {n_eval:,} of {n_total:,}"
+        res["images"] = full.fetched
+        for example in res.get("missing", {}).get("examples", []):  # rows of the benchmark, not of the subset
+            example["row"] = rows[example["row"]]
+    return res
+
+
+_TASK_NAMES = {"classification": "zero-shot classification", "retrieval": "image-text retrieval"}
 
 
 def headline(res: dict) -> tuple[str, float | None]:

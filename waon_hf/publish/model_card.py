@@ -20,7 +20,9 @@ logger = logging.getLogger(__name__)
 
 CLASSIFICATION_METRICS = (("top1", "Top-1 accuracy"), ("top5", "Top-5 accuracy"))
 RETRIEVAL_METRICS = ("mean_recall", "image_to_text_recall@1", "text_to_image_recall@1")
-PRETTY_BENCHMARKS = {"waon-bench": "WAON-Bench", "xm3600": "XM3600 (ja)", "tiny": "waon_hf tiny benchmark"}
+PRETTY_BENCHMARKS = {"waon-bench": "WAON-Bench", "xm3600": "XM3600 (ja)", "tiny": "waon_hf tiny benchmark",
+                     "recruit": "Recruit", "imagenet-1k": "ImageNet-1k (ja)", "cifar10": "CIFAR-10 (ja)",
+                     "cifar100": "CIFAR-100 (ja)", "food101": "Food-101 (ja)", "caltech101": "Caltech-101 (ja)"}
 _SOURCE = re.compile(r"^(?P<src>.*?)(?: \(split (?P<split>[^)]+)\))?$")
 
 
@@ -67,6 +69,8 @@ def eval_results_from(results: dict) -> tuple[list[EvalResult], list[dict]]:
             task_type, task_name = "zero-shot-image-classification", "Zero-shot image classification"
             metrics = [(key, "accuracy", label) for key, label in CLASSIFICATION_METRICS]
             counts = f"{m.get('n_evaluated', '')} / {m.get('n_total', '')}"
+        if "n_benchmark_rows" in m:  # images fetched from URLs: out of the benchmark's full size
+            counts = res.get("evaluated") or counts
         for key, metric_type, label in metrics:
             if m.get(key) is None:
                 continue
