@@ -78,6 +78,22 @@ def redact_text(text: str) -> str:
     return _QUERY_PARAM_IN_TEXT.sub(lambda m: f"{m.group(1)}=***" if is_secret_param(m.group(1)) else m.group(0), text)
 
 
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message with :func:`redact_text` (for loggers that print request URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+# urllib3 logs every request line at DEBUG ("GET /x.warc.gz?X-Amz-Signature=... HTTP/1.1"): -vv must not
+# print a presigned URL's signature.
+logging.getLogger("urllib3.connectionpool").addFilter(RedactingFilter())
+
+
 class RemoteFileError(IOError):
     """A remote file could not be read (permanent HTTP error or retries exhausted)."""
 
