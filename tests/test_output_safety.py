@@ -249,3 +249,15 @@ def test_temporaries_are_removed_wherever_a_run_writes(warcs, tmp_path):
         p.write_bytes(b"half")
     run_extract(warcs[:1], out)
     assert not any(p.exists() for p in leftovers)
+
+
+def test_how_fast_is_not_a_setting_but_what_is():
+    from waon_hf.jobs.stage import StageJob
+    from waon_hf.pipeline.manifest import describe_change, job_settings
+    from waon_hf.steps.download import DownloadImages
+
+    base = job_settings(StageJob(steps=[DownloadImages()], stage="download"))
+    faster = job_settings(StageJob(steps=[DownloadImages(concurrency=256, per_host=16)], stage="download"))
+    assert faster == base  # a resumed download may go faster
+    bigger = job_settings(StageJob(steps=[DownloadImages(image_size=384)], stage="download"))
+    assert describe_change(base, bigger) == "steps.download.config.image_size"

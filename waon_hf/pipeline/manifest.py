@@ -32,6 +32,9 @@ logger = logging.getLogger(__name__)
 
 HASH_MAX_BYTES = 1 << 20  # inputs this small are hashed too, so a touched but unchanged file is not redone
 REDO_KINDS = ("settings", "inputs")
+# Step options that say how fast the work is done, not what it produces: a resumed run may change them
+# (more download concurrency, scoring on a GPU) without being refused or redone.
+RUNTIME_ONLY_OPTIONS = frozenset({"concurrency", "per_host", "decode_threads", "batch_size", "device"})
 
 
 def input_fingerprint(location: str) -> dict | None:
@@ -59,9 +62,20 @@ def same_input(old: dict | None, new: dict | None) -> bool:
 
 
 def job_settings(job, settings: dict | None = None) -> dict:
-    """The job's effective settings as plain JSON (what the manifest records and compares)."""
-    return json.loads(json.dumps({"describe": job.describe(), "settings": settings or {}}, sort_keys=True,
-                                 default=repr, ensure_ascii=False))
+    """The job's effective settings as plain JSON (what the manifest records and compares), without the
+    steps' :data:`RUNTIME_ONLY_OPTIONS`."""
+    plain = json.loads(json.dumps({"describe": job.describe(), "settings": settings or {}}, sort_keys=True,
+                                  default=repr, ensure_ascii=False))
+
+    def strip(value):
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if isinstance(value.get("name"), str) and isinstance(value.get("config"), dict):  # a step's summary
+            value = {**value, "config": {k: v for k, v in value["config"].items() if k not in RUNTIME_ONLY_OPTIONS}}
+        return {k: strip(v) for k, v in value.items()}
+    return strip(plain)
 
 
 def changed_paths(old, new, path: str = "") -> list[str]:
