@@ -55,6 +55,19 @@ def test_changed_config_redoes_the_changed_stages_only(built, read_rows):
     assert len(rows) < len(rows_before)
     assert score_config(out, "similarity_band")["max_similarity"] == 0.0  # the card/pipeline tell the truth
 
+    def looser(config):
+        band(config)
+        config.setdefault("image_quality", {})["min_side"] = 100  # drops nothing more: the same rows
+    dedup_shard = out / STAGES_DIR / "dedup" / ".waon" / "shards" / "00000.parquet"
+    shard_mtime = dedup_shard.stat().st_mtime_ns
+    rebuild(out, config_path, looser)
+    assert markers(out)["filtered"] != after["filtered"]
+    assert dedup_shard.stat().st_mtime_ns == shard_mtime  # same rows in: the dedup shards are kept ...
+    stages = {s["stage"]: s for s in json.loads((out / "pipeline.json").read_text())["stages"]}
+    quality_config = next(s["config"] for s in stages["filter_images"]["steps"] if s["name"] == "image_quality")
+    assert quality_config["min_side"] == 100  # ... but the card and pipeline.json say what was run
+    after = markers(out)
+
     def quality(config):
         band(config)
         config.setdefault("image_quality", {})["min_side"] = 300  # the sample has images of 259-358 px

@@ -7,6 +7,8 @@ The manifest holds, for the run in a folder:
   :data:`HASH_MAX_BYTES`), ``null`` for a URL (nothing cheap identifies a remote version);
 * ``job``: the job's effective settings, ``job.describe()`` (steps and their config, as written to
   ``pipeline.json``) plus the extra ``settings`` a command adds (e.g. the translation prompt).
+* ``carried``: a hash of what the card takes over from an input folder (its ``pipeline.json`` and
+  ``stats.json``).
 
 On a re-run (:func:`check_manifest`):
 
@@ -15,6 +17,8 @@ On a re-run (:func:`check_manifest`):
   global steps and finalize run again over all shards;
 * other settings, or another list of inputs, are refused with the settings that changed, unless
   the caller asks to redo the whole stage (``redo``: ``waon build`` does for its own stages).
+* when only ``carried`` changed (an earlier stage redone with other settings, same rows), the
+  dataset is finalized again, so its card and ``pipeline.json`` name the settings really used.
 """
 
 from __future__ import annotations
@@ -106,9 +110,14 @@ def describe_change(old: dict | None, new: dict) -> str:
 
 
 def check_manifest(layout: ShardLayout, sources: list[SourceFile], job, *, settings: dict | None = None,
-                   slice_info: dict | None = None, redo: tuple[str, ...] = ()) -> list[int]:
+                   slice_info: dict | None = None, redo: tuple[str, ...] = (),
+                   carried: dict | None = None) -> list[int]:
     """Record a new run's manifest, or check a re-run against it; returns the shards to redo because
     their input changed (their markers are already removed).
+
+    ``carried``: what the dataset card takes over from the input folder (its ``pipeline.json`` and
+    ``stats.json``); when only that changed (an earlier stage redone with other settings but the same
+    rows), no shard is redone but the dataset is finalized again, so the card tells the truth.
 
     ``redo``: ``"settings"`` redoes the whole stage when the settings changed, ``"inputs"`` when the
     list of inputs changed; otherwise either is refused with a :class:`ValueError` naming it.
@@ -119,6 +128,7 @@ def check_manifest(layout: ShardLayout, sources: list[SourceFile], job, *, setti
     record = {"sources": [s.public() for s in sources],
               "inputs": [input_fingerprint(s.location) for s in sources],
               "job": job_settings(job, settings),
+              "carried": hashlib.sha256(json.dumps(carried, sort_keys=True, default=repr).encode()).hexdigest(),
               **({"slice": slice_info} if slice_info else {})}
     if not layout.manifest.exists():
         layout.shards.mkdir(parents=True, exist_ok=True)
@@ -139,6 +149,9 @@ def check_manifest(layout: ShardLayout, sources: list[SourceFile], job, *, setti
     for i in changed:
         logger.warning("input %s changed since shard %d was made: redoing the shard", sources[i].public_location, i)
         layout.forget_shard(i)
+    if previous.get("carried") != record["carried"] and layout.final_marker.exists():
+        logger.info("the input's pipeline.json or stats.json changed: writing the dataset and its card again")
+        layout.final_marker.unlink()
     if previous != record:  # new fingerprints (after the markers are gone: a kill now still redoes them)
         write_json_atomic(layout.manifest, record)
     return changed

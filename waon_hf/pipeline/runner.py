@@ -90,7 +90,8 @@ def run_sharded(
         if overwrite:
             layout.wipe()
         remove_temporaries(layout)
-        check_manifest(layout, sources, job, settings=settings, slice_info=slice_info, redo=redo)
+        check_manifest(layout, sources, job, settings=settings, slice_info=slice_info, redo=redo,
+                       carried={"pipeline": previous_pipeline, "stats": previous_stats})
         return _run_locked(layout, sources, job, executor, previous_stats, previous_pipeline)
 
 
