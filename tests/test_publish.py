@@ -2,13 +2,16 @@
 
 import json
 import logging
+import shutil
 from pathlib import Path
 
 import pytest
 from huggingface_hub import DatasetCard, ModelCard
+from huggingface_hub.utils import filter_repo_objects
 
 from tests.fake_hub import FakeHfApi
-from waon_hf.cli import main
+from waon_hf.cli import build_parser, main
+from waon_hf.cli.publish import run_publish
 from waon_hf.jobs.extract import run_extract
 from waon_hf.publish.model_card import render_benchmark_card, render_model_card
 from waon_hf.publish.upload import upload_folder_to_hub
@@ -147,3 +150,53 @@ def test_publish_model_writes_the_card_then_uploads(tmp_path, model_dir, monkeyp
     assert [c[0] for c in api.calls] == ["create_repo", "upload_folder"]
     assert api.calls[1][1]["repo_type"] == "model" and api.calls[1][1]["folder_path"] == str(model_dir)
     assert TOKEN not in (model_dir / "README.md").read_text()
+
+
+def _listed(out: str) -> list[str]:
+    return [line.split()[-1] for line in out.split("\n--- README.md ---")[0].splitlines()[1:] if line.strip()]
+
+
+def test_publish_dataset_lists_only_the_dataset(tmp_path, dataset_dir, capsys):
+    """What `make demo` used to leave inside its output (the tiny model, the eval JSON) is not published."""
+    folder = tmp_path / "demo_out"
+    shutil.copytree(dataset_dir, folder)
+    (folder / "tiny-siglip2").mkdir()
+    (folder / "tiny-siglip2" / "config.json").write_text("{}")
+    (folder / "tiny-siglip2" / "model.safetensors").write_bytes(b"\0" * 64)
+    (folder / "eval.json").write_text("{}")
+    (folder / "data" / "notes.txt").write_text("mine")
+    assert main(["publish", "dataset", str(folder), "--repo", "org/demo", "--dry-run"]) == 0
+    listed = _listed(capsys.readouterr().out)
+    data = sorted(p.relative_to(folder).as_posix() for p in (folder / "data").glob("train-*.parquet"))
+    assert data and listed == sorted([*data, "README.md", "funnel.svg", "pipeline.json", "stats.json"])
+    api = FakeHfApi()
+    args = build_parser().parse_args(["publish", "dataset", str(folder), "--repo", "org/demo"])
+    assert run_publish(args, api=api) == 0
+    upload = api.calls[1][1]
+    everything = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+    sent = sorted(filter_repo_objects(everything, allow_patterns=upload["allow_patterns"],
+                                      ignore_patterns=upload["ignore_patterns"]))
+    assert sent == listed  # what upload_folder sends is what the dry run listed
+
+
+def test_publish_refuses_a_symlink_out_of_the_folder(tmp_path, dataset_dir, caplog, capsys):
+    folder = tmp_path / "ds"
+    shutil.copytree(dataset_dir, folder)
+    secret = tmp_path / "outside" / "passwd"
+    secret.parent.mkdir()
+    secret.write_text("root:x:0:0")
+    (folder / "data" / "train-00009-of-00009.parquet").symlink_to(secret)
+    (folder / "stats.json").rename(folder / "stats.real.json")
+    (folder / "stats.json").symlink_to(folder / "stats.real.json")  # inside the folder: fine
+    api = FakeHfApi()
+    with caplog.at_level(logging.ERROR):
+        assert main(["publish", "dataset", str(folder), "--repo", "org/x", "--dry-run"]) == 1
+    assert "symlink" in caplog.text and str(secret) in caplog.text and "train-00009-of-00009.parquet" in caplog.text
+    assert "root:x" not in capsys.readouterr().out
+    with pytest.raises(ValueError, match="outside the folder"):
+        run_publish(build_parser().parse_args(["publish", "dataset", str(folder), "--repo", "org/x"]), api=api)
+    with pytest.raises(ValueError, match="outside the folder"):
+        upload_folder_to_hub(folder, "org/x", "dataset", api=api)
+    assert not any(c[0] == "upload_folder" for c in api.calls)
+    (folder / "data" / "train-00009-of-00009.parquet").unlink()
+    assert main(["publish", "dataset", str(folder), "--repo", "org/x", "--dry-run"]) == 0

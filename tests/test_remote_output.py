@@ -104,3 +104,23 @@ def test_hub_url_goes_through_the_folder_upload(dataset):
     assert upload["repo_type"] == "dataset" and ".waon/**" in upload["ignore_patterns"]
     with pytest.raises(ValueError, match="hf://datasets/<org>/<name>"):
         upload_dataset(dataset, "hf://datasets/org/waon-x/subdir", api=FakeHfApi())
+
+
+def test_upload_sends_only_the_dataset_and_refuses_links_out(dataset, tmp_path):
+    import shutil
+
+    folder = tmp_path / "ds"
+    shutil.copytree(dataset, folder)
+    expected = local_files(folder)
+    (folder / "tiny-siglip2").mkdir()
+    (folder / "tiny-siglip2" / "config.json").write_text("{}")
+    (folder / "eval.json").write_text("{}")
+    url = f"file://{tmp_path}/remote/waon"
+    upload_dataset(folder, url)
+    assert remote_files(url) == expected  # the model and the eval JSON stayed home
+    (tmp_path / "secret").write_text("key")
+    (folder / "stats.json").unlink()
+    (folder / "stats.json").symlink_to(tmp_path / "secret")
+    with pytest.raises(ValueError, match="outside the folder"):
+        upload_dataset(folder, f"file://{tmp_path}/remote2/waon")
+    assert not (tmp_path / "remote2").exists()

@@ -11,7 +11,9 @@ Stages, each a folder written by the sharded runner (finished stages are skipped
    (keep ``similarity >= 0.1``), WAON's two model-based filters.
 
 The intermediate stages live in ``<output>/.waon-stages/``; the output folder is the final
-Hub-ready dataset whose card's funnel covers every stage. Each later stage's job comes from the
+Hub-ready dataset whose card's funnel covers every stage. The build holds the output folder's lock
+throughout. A re-run with a changed config redoes the stages whose settings changed and, through
+their inputs' fingerprints, what follows them; earlier stages are kept. Each later stage's job comes from the
 stage catalogue (:mod:`waon_hf.catalogue`), the same functions the single-stage commands use.
 """
 
@@ -25,15 +27,15 @@ import pyarrow.parquet as pq
 
 from waon_hf import catalogue
 from waon_hf.config import BuildConfig
-from waon_hf.jobs.extract import run_extract
 from waon_hf.jobs.stage import StageJob
-from waon_hf.pipeline.runner import run_stage, stage_sources
+from waon_hf.pipeline.layout import STAGES_DIR, ShardLayout
+from waon_hf.pipeline.runner import run_sharded, run_stage, stage_sources
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.stats import Stats
 
 logger = logging.getLogger(__name__)
 
-STAGES_DIR = ".waon-stages"
+INTERMEDIATE_STAGES = ("pairs", "images", "filtered", "dedup")  # folders under .waon-stages/, in order
 
 
 def input_columns(folder: str | Path) -> list[str]:
@@ -62,21 +64,49 @@ def run_build(sources: list[SourceFile], output: str | Path, config: BuildConfig
     """
     output = Path(output)
     catalogue.validate(config, report_dir=output)  # every stage's options, before the first stage runs
+    layout = ShardLayout(output)
+    layout.claim()
+    with layout.lock():  # the whole build: a second build into this folder fails at once
+        if overwrite:
+            wipe_stages(output)
+        return _run_stages(sources, output, config, workers=workers, executor=executor, slice_info=slice_info)
+
+
+def stage_folders(output: Path) -> list[Path]:
+    """Every folder a build writes, in stage order (the output folder last)."""
+    return [*(output / STAGES_DIR / name for name in INTERMEDIATE_STAGES), output]
+
+
+def wipe_stages(output: Path) -> None:
+    """``--overwrite``: forget every stage's run (only what waon wrote in each stage folder)."""
+    for folder in stage_folders(output):
+        if folder.exists():
+            stage = ShardLayout(folder)
+            stage.claim()
+            with stage.lock():
+                stage.wipe()
+
+
+def _run_stages(sources: list[SourceFile], output: Path, config: BuildConfig, *, workers: int, executor,
+                slice_info: dict | None) -> Stats:
+    # A stage whose settings changed is redone (the user changed the config of this build); a later
+    # stage is also redone when its input (the previous stage's data/) has other files. The pairs
+    # stage's inputs are the user's: another list of inputs is refused, as for `waon extract`.
     pairs = output / STAGES_DIR / "pairs"
     logger.info("stage pairs -> %s", pairs)
     if config.relaion:  # ReLAION (Japanese subset, or English translated) instead of WARC extraction
         from waon_hf.relaion import run_relaion_pairs
 
         run_relaion_pairs([s.location for s in sources], pairs, config.relaion, name=config.dataset_name,
-                          note=config.note, workers=workers, overwrite=overwrite, executor=executor)
+                          note=config.note, workers=workers, executor=executor, redo=("settings",))
     else:
-        run_extract(sources, pairs, config.extract_job(), workers=workers, overwrite=overwrite, executor=executor,
-                    slice_info=slice_info)
+        run_sharded(sources, pairs, config.extract_job(), workers=workers, executor=executor, slice_info=slice_info,
+                    redo=("settings",))
     previous, stats = pairs, Stats()
     for folder, make_job in later_stages(config, output):
         target = output / STAGES_DIR / folder if folder else output
         logger.info("stage %s -> %s", folder or "score", target)
-        stats = run_stage(previous, target, make_job(previous), workers=workers, overwrite=overwrite,
-                          executor=executor)
+        stats = run_stage(previous, target, make_job(previous), workers=workers, executor=executor,
+                          redo=("settings", "inputs"))
         previous = target
     return stats

@@ -4,11 +4,15 @@ A file is written under a temporary name in the same folder (``.NAME.tmp-PID``),
 fsynced, then renamed over the target, and the folder is fsynced so that the rename itself
 survives a power loss. A reader therefore sees the old file or the whole new one, never half of
 it, and a completion marker written after its data can be trusted.
+
+:func:`exclusive_lock` keeps a second process out of a folder a run is writing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import shutil
@@ -99,3 +103,50 @@ def remove_stale_tmp_files(folder: str | os.PathLike) -> int:
             p.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+class FolderInUseError(RuntimeError):
+    """Another process holds the lock of a folder (a second run into the same output)."""
+
+
+_HELD_LOCKS: dict[str, list] = {}  # real path of a lock file -> [fd, depth, pid]: re-entrant per process
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, what: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if needed) for the ``with`` block, or raise
+    :class:`FolderInUseError` naming ``what`` and the PID of the holder at once (never waits).
+
+    A POSIX record lock (``fcntl.lockf``), not ``flock``: it belongs to the process, so forked pool
+    workers do not inherit it (a worker outliving a killed driver cannot keep the folder locked)
+    and the kernel drops it when the driver dies, however it dies. Re-entrant within one process
+    (``waon build`` holds its output's lock while the last stage takes it again); only the driver
+    takes it, so workers never wait on it.
+    """
+    key = os.path.realpath(path)
+    held = _HELD_LOCKS.get(key)
+    if held is not None and held[2] == os.getpid():
+        held[1] += 1
+        try:
+            yield
+        finally:
+            held[1] -= 1
+        return
+    fd = os.open(key, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            raise FolderInUseError(f"{what} is in use by PID {holder} (another run is writing it); "
+                                   "wait for it to end or use another output folder") from None
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode("ascii"), 0)
+    _HELD_LOCKS[key] = [fd, 1, os.getpid()]
+    try:
+        yield
+    finally:
+        del _HELD_LOCKS[key]
+        os.close(fd)  # releases the lock; the file stays (removing it would race a waiting opener)

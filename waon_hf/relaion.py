@@ -23,7 +23,7 @@ from typing import Any
 
 from waon_hf.jobs.relaion import RelaionReadJob
 from waon_hf.jobs.translate import TranslateJob
-from waon_hf.pipeline.runner import check_settings, run_sharded
+from waon_hf.pipeline.runner import run_sharded
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.sources.relaion import list_relaion_files, plan_relaion_shards
 from waon_hf.stats import Stats
@@ -46,20 +46,22 @@ def plan(inputs: str | Sequence[str], limit: int | None, language: str | None):
 def run_relaion_ja(
     inputs: str | Sequence[str], output: str | Path, *, language: str | None = "ja", limit: int | None = None,
     workers: int = 1, overwrite: bool = False, name: str = "relaion-ja", executor=None, note: str = "",
+    redo: tuple[str, ...] = (),
 ) -> Stats:
     """ReLAION rows in ``language`` (all rows with ``None``) -> a Hub-ready dataset folder."""
     sources, takes = plan(inputs, limit, language)
     note = note or (f"ReLAION rows with language == {language!r} from {inputs}" if language
                     else f"ReLAION rows from {inputs}")
     job = RelaionReadJob(english=False, language=language, takes=takes, dataset_name=name, card_note=note)
-    check_settings(output, {"mode": "ja", "language": language, "limit": limit, "takes": list(takes)}, overwrite)
-    return run_sharded(sources, output, job, workers=workers, executor=executor)
+    settings = {"mode": "ja", "language": language, "limit": limit, "takes": list(takes)}
+    return run_sharded(sources, output, job, workers=workers, executor=executor, overwrite=overwrite,
+                       settings=settings, redo=redo)
 
 
 def run_translate(
     inputs: str | Sequence[str], output: str | Path, translation: TranslationConfig, *, limit: int | None = None,
     chunk_rows: int = 1024, quality: TranslationQuality | None = None, workers: int = 1, overwrite: bool = False,
-    name: str = "relaion-en-ja", executor=None, note: str = "",
+    name: str = "relaion-en-ja", executor=None, note: str = "", redo: tuple[str, ...] = (),
 ) -> Stats:
     """ReLAION-en captions translated into Japanese -> a Hub-ready dataset folder."""
     check_backend(translation)
@@ -77,8 +79,8 @@ def run_translate(
                 "generate_kwargs": t.generate_kwargs, "chunk_rows": chunk_rows,
                 "chat_template_kwargs": t.chat_template_kwargs, "generation_config": t.generation_config,
                 "quality": dataclasses.asdict(quality)}
-    check_settings(output, settings, overwrite)
-    return run_sharded(sources, output, job, workers=workers, executor=executor)
+    return run_sharded(sources, output, job, workers=workers, executor=executor, overwrite=overwrite,
+                       settings=settings, redo=redo)
 
 
 _TRANSLATION_FIELDS = {f.name for f in dataclasses.fields(TranslationConfig)}
@@ -86,7 +88,8 @@ _SECTION_KEYS = {"mode", "language", "limit", "chunk_rows", "quality", "prompt_f
 
 
 def run_relaion_pairs(inputs: Sequence[str], output: str | Path, section: dict[str, Any], *, name: str,
-                      note: str = "", workers: int = 1, overwrite: bool = False, executor=None) -> Stats:
+                      note: str = "", workers: int = 1, overwrite: bool = False, executor=None,
+                      redo: tuple[str, ...] = ()) -> Stats:
     """The first stage of ``waon build --source relaion``, from the build config's ``relaion:`` section::
 
         relaion:
@@ -112,7 +115,7 @@ def run_relaion_pairs(inputs: Sequence[str], output: str | Path, section: dict[s
         if rest:
             raise ValueError(f"relaion: option(s) {sorted(rest)} only apply to mode: translate")
         return run_relaion_ja(inputs, output, language=options.get("language", "ja"), limit=limit, workers=workers,
-                              overwrite=overwrite, name=name, executor=executor, note=note)
+                              overwrite=overwrite, name=name, executor=executor, note=note, redo=redo)
     if "model" not in options:
         raise ValueError("relaion: mode translate needs a model (relaion: {model: <Hub id or folder>})")
     chunk_rows = int(options.pop("chunk_rows", 1024))
@@ -124,4 +127,4 @@ def run_relaion_pairs(inputs: Sequence[str], output: str | Path, section: dict[s
     options.pop("language", None)
     return run_translate(inputs, output, TranslationConfig(**options), limit=limit, chunk_rows=chunk_rows,
                          quality=quality, workers=workers, overwrite=overwrite, name=name, executor=executor,
-                         note=note)
+                         note=note, redo=redo)

@@ -8,7 +8,13 @@ from pathlib import Path
 
 from waon_hf.cli.registry import command
 from waon_hf.publish.model_card import render_benchmark_card, render_model_card
-from waon_hf.publish.upload import files_to_upload, human_size, ignore_patterns_for, upload_folder_to_hub
+from waon_hf.publish.upload import (
+    allow_patterns_for,
+    files_to_upload,
+    human_size,
+    ignore_patterns_for,
+    upload_folder_to_hub,
+)
 
 
 def add_publish_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,13 +52,14 @@ def run_publish(args: argparse.Namespace, api=None) -> int:
             raise FileNotFoundError(f"{readme}: no dataset card (run `waon extract`/`waon build` to make one)")
         card_text = readme.read_text(encoding="utf-8")
         card_text = re.sub(r'load_dataset\("<org>/[^"]*"', f'load_dataset("{args.repo}"', card_text)
-    patterns = ignore_patterns_for(args.kind)
-    files = [(f, s) for f, s in files_to_upload(folder, patterns) if f != "README.md"]
+    patterns, allowed = ignore_patterns_for(args.kind), allow_patterns_for(args.kind)
+    files = [(f, s) for f, s in files_to_upload(folder, patterns, allowed) if f != "README.md"]
     files = sorted([*files, ("README.md", len(card_text.encode("utf-8")))])  # the card as it will be written
     total = sum(s for _, s in files)
     if args.dry_run:
         print(f"dry run: would upload {len(files)} file(s), {human_size(total)}, to {args.kind} repo {args.repo}"
-              f"{' (private)' if args.private else ''}; ignored: {', '.join(patterns)}")
+              f"{' (private)' if args.private else ''}; "
+              + (f"only: {', '.join(allowed)}" if allowed else f"ignored: {', '.join(patterns)}"))
         for path, size in files:
             print(f"{size:>12,}  {path}")
         print("\n--- README.md ---")
@@ -60,6 +67,6 @@ def run_publish(args: argparse.Namespace, api=None) -> int:
         return 0
     readme.write_text(card_text, encoding="utf-8")
     repo_type = "model" if args.kind == "model" else "dataset"  # a benchmark is a dataset repo
-    url, commit = upload_folder_to_hub(folder, args.repo, repo_type, private=args.private, api=api)
+    url, commit = upload_folder_to_hub(folder, args.repo, repo_type, private=args.private, api=api, kind=args.kind)
     print(f"uploaded {len(files)} file(s), {human_size(total)}, to {url}")
     return 0

@@ -66,7 +66,7 @@ class ExtractJob(ShardJob):
                 pairs["page_url"].append(page.url)
                 pairs["page_title"].append(result.title)
                 pairs["crawl"].append(source.crawl)
-                pairs["warc_file"].append(source.location)
+                pairs["warc_file"].append(source.public_location)
                 pairs["warc_record_id"].append(page.record_id)
             if len(pairs["url"]) >= BATCH_ROWS:
                 batches.append(_to_batch(pairs))

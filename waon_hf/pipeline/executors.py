@@ -24,6 +24,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from tqdm.auto import tqdm
 
 from waon_hf.sources.commoncrawl import SourceFile
+from waon_hf.sources.remote import redact_text
 from waon_hf.stats import Stats
 
 logger = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ EXECUTORS = ("local", "ray")
 
 def shard_failure(index: int, source: SourceFile, error: BaseException) -> str:
     """The message recorded in ``failed.json`` for a shard that raised."""
-    message = f"{type(error).__name__}: {error}"
-    logger.error("shard %d (%s) failed: %s", index, source.location, message)
+    message = redact_text(f"{type(error).__name__}: {error}")  # an input URL's credentials stay out of it
+    logger.error("shard %d (%s) failed: %s", index, source.public_location, message)
     return message
 
 

@@ -7,11 +7,14 @@ done, the job's global steps run in order over all of them and the final dataset
 (``data/train-NNNNN-of-MMMMM.parquet``, ``README.md`` card, ``stats.json``, ``pipeline.json``) is
 written: files go to a temporary folder first and are moved in only when all of them exist;
 ``.waon/final.json`` marks the stage done.
+
+A run holds the folder's lock from start to end (a second run into it fails at once), refuses a
+folder waon did not write (:meth:`ShardLayout.claim`), redoes shards whose input changed or whose
+parquet is damaged, and refuses other settings (:mod:`waon_hf.pipeline.manifest`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import os
@@ -26,6 +29,7 @@ from waon_hf.io import link_or_copy, remove_stale_tmp_files, write_json_atomic
 from waon_hf.pipeline.contract import ShardJob
 from waon_hf.pipeline.executors import LocalExecutor, RayExecutor, make_executor
 from waon_hf.pipeline.layout import ShardLayout, read_pipeline
+from waon_hf.pipeline.manifest import check_manifest
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.stats import Stats
 from waon_hf.steps.dedup import write_kept
@@ -40,22 +44,6 @@ class ShardsFailedError(RuntimeError):
     """Some shards failed; the others are done and a re-run retries only the failed ones."""
 
 
-def check_manifest(layout: ShardLayout, sources: list[SourceFile], slice_info: dict | None = None) -> None:
-    """Record the inputs of a new run; refuse to resume a run over other inputs."""
-    wanted = [dataclasses.asdict(s) for s in sources]
-    if layout.manifest.exists():
-        with open(layout.manifest, encoding="utf-8") as f:
-            previous = json.load(f)["sources"]
-        if previous != wanted:
-            raise ValueError(
-                f"{layout.root} holds a run over other inputs ({len(previous)} files, now {len(wanted)}); "
-                "use another output folder or --overwrite"
-            )
-        return
-    layout.shards.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(layout.manifest, {"sources": wanted, **({"slice": slice_info} if slice_info else {})})
-
-
 def stage_sources(input_dir: str | os.PathLike) -> list[SourceFile]:
     """The shards of a stage that reads a previous stage's folder: one per ``data/train-*.parquet``."""
     files = sorted((Path(input_dir) / "data").glob("train-*.parquet"))
@@ -66,7 +54,7 @@ def stage_sources(input_dir: str | os.PathLike) -> list[SourceFile]:
 
 def run_stage(
     input_dir: str | os.PathLike, output_dir: str | os.PathLike, job: ShardJob, *,
-    workers: int = 1, overwrite: bool = False, executor: Executor | str | None = None,
+    workers: int = 1, overwrite: bool = False, executor: Executor | str | None = None, redo: tuple[str, ...] = (),
 ) -> Stats:
     """Run a stage over a previous stage's output folder; the funnel and pipeline carry on from it."""
     input_dir = Path(input_dir)
@@ -75,32 +63,68 @@ def run_stage(
         raise ValueError("write a stage to a new folder (-o), not over its input")
     previous_stats = Stats.load(input_dir / "stats.json") if (input_dir / "stats.json").exists() else Stats()
     return run_sharded(sources, output_dir, job, workers=workers, overwrite=overwrite, executor=executor,
-                       previous_stats=previous_stats, previous_pipeline=read_pipeline(input_dir))
+                       previous_stats=previous_stats, previous_pipeline=read_pipeline(input_dir), redo=redo)
 
 
 def run_sharded(
     sources: list[SourceFile], output_dir: str | os.PathLike, job: ShardJob, *, workers: int = 1,
     overwrite: bool = False, previous_stats: Stats | None = None, previous_pipeline: dict | None = None,
-    executor: Executor | str | None = None, slice_info: dict | None = None,
+    executor: Executor | str | None = None, slice_info: dict | None = None, settings: dict | None = None,
+    redo: tuple[str, ...] = (),
 ) -> Stats:
     """Process every source as a shard (resumable), then the global steps, then write the dataset.
 
     ``executor``: ``"local"`` (default: ``workers`` processes), ``"ray"`` (a local Ray instance) or an
     executor object (:mod:`waon_hf.pipeline.executors`, e.g. ``RayExecutor("auto")``). ``slice_info``
     (``{"num_shards": N, "shard_index": I}``) is recorded in the manifest so that `waon merge` can
-    put the shards of a Slurm array's slices back in input order.
+    put the shards of a Slurm array's slices back in input order. ``settings``: what else decides the
+    rows besides ``job.describe()`` (a re-run with others is refused); ``redo``: redo the stage instead
+    when its ``"settings"`` or ``"inputs"`` changed (:func:`waon_hf.pipeline.manifest.check_manifest`).
     """
     executor = make_executor(executor, workers=workers)
-    layout = ShardLayout(output_dir)
-    if overwrite and layout.root.exists():
-        layout.wipe()
     if not sources:
         raise ValueError("no input files")
-    check_manifest(layout, sources, slice_info)
-    stale = remove_stale_tmp_files(layout.shards)
+    layout = ShardLayout(output_dir)
+    layout.claim()
+    with layout.lock():
+        if overwrite:
+            layout.wipe()
+        remove_temporaries(layout)
+        check_manifest(layout, sources, job, settings=settings, slice_info=slice_info, redo=redo,
+                       carried={"pipeline": previous_pipeline, "stats": previous_stats})
+        return _run_locked(layout, sources, job, executor, previous_stats, previous_pipeline)
+
+
+def remove_temporaries(layout: ShardLayout) -> int:
+    """Delete what interrupted writes left (``.NAME.tmp-PID``) wherever a run writes: the folder,
+    ``.waon/``, its shards and the shards' chunk folders. Safe because the run holds the lock."""
+    folders = [layout.root, layout.work, layout.shards]
+    if layout.shards.is_dir():
+        folders += [p for p in layout.shards.iterdir() if p.is_dir()]
+    stale = sum(remove_stale_tmp_files(f) for f in folders)
     if stale:
         logger.info("removed %d temporary file(s) left by an interrupted run", stale)
+    return stale
 
+
+def redo_damaged_shards(layout: ShardLayout, n: int) -> list[int]:
+    """Done shards whose parquet is unreadable or short (what a power loss can leave) become pending."""
+    damaged = []
+    for i in range(n):
+        if layout.is_done(i):
+            problem = layout.shard_problem(i)
+            if problem:
+                logger.warning("shard %d is damaged (%s): redoing it", i, problem)
+                layout.forget_shard(i)
+                damaged.append(i)
+    if damaged:
+        logger.warning("%d damaged shard(s) will be redone: %s", len(damaged), damaged[:20])
+    return damaged
+
+
+def _run_locked(layout: ShardLayout, sources: list[SourceFile], job: ShardJob, executor: Executor,
+                previous_stats: Stats | None, previous_pipeline: dict | None) -> Stats:
+    redo_damaged_shards(layout, len(sources))
     pending = [(i, s) for i, s in enumerate(sources) if not layout.is_done(i)]
     if len(pending) < len(sources):
         logger.info("resuming: %d of %d shards already done", len(sources) - len(pending), len(sources))
@@ -186,8 +210,9 @@ def finalize(layout: ShardLayout, sources: list[SourceFile], job: ShardJob, prev
             moved.append(staging / path.name)
         final = moved
 
-    shutil.rmtree(layout.data, ignore_errors=True)
-    layout.data.mkdir(parents=True)
+    for old in layout.data_files():  # only the dataset's files: anything else in data/ is not ours
+        old.unlink()
+    layout.data.mkdir(parents=True, exist_ok=True)
     for j, path in enumerate(final):
         os.replace(path, layout.data / f"train-{j:05d}-of-{len(final):05d}.parquet")
     stats.save(layout.root / "stats.json")
@@ -196,29 +221,8 @@ def finalize(layout: ShardLayout, sources: list[SourceFile], job: ShardJob, prev
                 "stages": [*(previous_pipeline or {}).get("stages", []), job.describe()]}
     write_json_atomic(layout.root / "pipeline.json", pipeline)
     write_dataset_card(layout.root, stats, pipeline=pipeline, num_sources=len(sources))
-    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in layout.data.glob("train-*.parquet"))
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for p in layout.data_files())
     write_json_atomic(layout.final_marker, {"files": len(final), "rows": rows})
     for leftover in [staging, *layout.work.glob("global-*")]:
         shutil.rmtree(leftover, ignore_errors=True)
     return stats
-
-
-def check_settings(output: str | os.PathLike, settings: dict, overwrite: bool) -> None:
-    """Refuse to resume a run made with other settings (another limit, model or prompt would mix rows).
-
-    ``settings`` is recorded in ``.waon/settings.json`` by the first run; ``overwrite`` forgets the
-    previous run first.
-    """
-    layout = ShardLayout(output)
-    if overwrite and layout.root.exists():
-        layout.wipe()
-    path = layout.work / "settings.json"
-    if path.exists():
-        previous = json.loads(path.read_text(encoding="utf-8"))
-        if previous != settings:
-            changed = sorted(k for k in {*previous, *settings} if previous.get(k) != settings.get(k))
-            raise ValueError(f"{layout.root} holds a run with other settings ({', '.join(changed)}); "
-                             "use another output folder or --overwrite")
-        return
-    layout.work.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(path, settings)

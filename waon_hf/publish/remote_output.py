@@ -4,7 +4,8 @@ The runner needs a local folder (DuckDB spill files, atomic renames, hard links)
 is built in a local work folder (``--work-dir``; default ``~/.cache/waon/work/<name>-<hash of the
 URL>``, so the same command resumes there) and the finished dataset (``data/``, ``README.md``,
 ``stats.json``, ``pipeline.json``, ...; never ``.waon/`` or ``.waon-stages/``) is then copied to the
-URL with fsspec. The copy resumes: a file of ``data/`` already there with the same size is skipped
+URL with fsspec (only the dataset's files, as `waon publish dataset`). The copy resumes: a file of
+``data/`` already there with the same size is skipped
 (the card and the JSON files, small and able to change without changing size, are always
 rewritten), and data files of an earlier, differently sharded upload
 are removed so the remote folder never mixes two runs. Data files go first and the card last, so a
@@ -28,7 +29,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from waon_hf.publish.upload import files_to_upload, ignore_patterns_for, upload_folder_to_hub
+from waon_hf.publish.upload import allow_patterns_for, files_to_upload, ignore_patterns_for, upload_folder_to_hub
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class UploadReport:
 
 def dataset_files(folder: Path) -> list[tuple[str, int]]:
     """The files of a dataset folder that make the published dataset, same filter as `waon publish`."""
-    return files_to_upload(folder, ignore_patterns_for("dataset"))
+    return files_to_upload(folder, ignore_patterns_for("dataset"), allow_patterns_for("dataset"))
 
 
 def upload_dataset(folder: str | os.PathLike, url: str, *, fs=None, api=None) -> UploadReport:

@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from waon_hf.sources.remote import COMMONCRAWL_HTTPS, RemoteFileError, RetryPolicy, open_binary
+from waon_hf.sources.remote import COMMONCRAWL_HTTPS, RemoteFileError, RetryPolicy, open_binary, redact_url
 
 CRAWL_ID_RE = re.compile(r"^CC-MAIN-\d{4}-\d{2}$")
 _CRAWL_IN_PATH_RE = re.compile(r"(CC-MAIN-\d{4}-\d{2})")
@@ -28,8 +28,17 @@ class CrawlNotFoundError(RemoteFileError):
 class SourceFile:
     """One input file = one shard of work."""
 
-    location: str  # local path or URL, as it will be opened
+    location: str  # local path or URL, as it will be opened (it may hold credentials: never record it)
     crawl: str  # crawl id, or "" when unknown
+
+    @property
+    def public_location(self) -> str:
+        """The location without credentials (userinfo, signature/token parameters): what is recorded."""
+        return redact_url(self.location)
+
+    def public(self) -> dict:
+        """The source as recorded in a manifest or a shard's record."""
+        return {"location": self.public_location, "crawl": self.crawl}
 
 
 def cc_base_url(override: str | None = None) -> str:
@@ -47,7 +56,7 @@ def list_crawl_warcs(crawl_id: str, base_url: str | None = None, policy: RetryPo
     except RemoteFileError as e:
         if "HTTP 404" in str(e) or "HTTP 403" in str(e):
             raise CrawlNotFoundError(
-                f"crawl {crawl_id!r} not found: no listing at {listing} ({e}). "
+                f"crawl {crawl_id!r} not found: no listing at {redact_url(listing)} ({e}). "
                 "Crawl ids look like CC-MAIN-2025-18; see https://commoncrawl.org/overview for the list."
             ) from e
         raise

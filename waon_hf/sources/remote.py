@@ -19,8 +19,10 @@ import io
 import logging
 import os
 import random
+import re
 import socket
 import time
+import urllib.parse
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -36,6 +38,70 @@ COMMONCRAWL_HTTPS = "https://data.commoncrawl.org/"
 OFFLINE_ALTERNATIVES = ("to work without this host: give local WARC files as INPUT, point --cc-base-url (or "
                         "WAON_CC_BASE_URL) at a reachable mirror, and set HF_HUB_OFFLINE=1 to use Hub files "
                         "already in the local cache")
+
+# Query parameters that carry a credential: presigned S3 (X-Amz-Signature, X-Amz-Credential,
+# X-Amz-Security-Token), GCS (X-Goog-*), CloudFront (Signature, Policy, Key-Pair-Id), Azure SAS
+# (sig), and the usual token/key names. Compared case-insensitively; a name is secret when it is in
+# SECRET_QUERY_PARAMS or starts with one of SECRET_QUERY_PREFIXES.
+SECRET_QUERY_PARAMS = frozenset({
+    "signature", "sig", "policy", "key-pair-id", "token", "access_token", "refresh_token", "id_token",
+    "auth", "authorization", "api_key", "apikey", "api-key", "key", "password", "passwd", "secret",
+    "client_secret", "credential", "credentials", "session_token", "security_token", "hf_token",
+})
+SECRET_QUERY_PREFIXES = ("x-amz-", "x-goog-")
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s'\"<>]+")
+_QUERY_PARAM_IN_TEXT = re.compile(r"(?<=[?&])([A-Za-z0-9_.%-]+)=([^&\s'\"#<>]*)")
+
+
+def is_secret_param(name: str) -> bool:
+    name = name.lower()
+    return name in SECRET_QUERY_PARAMS or name.startswith(SECRET_QUERY_PREFIXES)
+
+
+def redact_url(url: str) -> str:
+    """``url`` without credentials, the form recorded anywhere (columns, manifest, logs, errors).
+
+    Drops the userinfo (``user:pass@``) and every secret query parameter (:func:`is_secret_param`);
+    the rest (scheme, host, path, other parameters, fragment) is kept as written. Local paths and
+    URLs without credentials come back unchanged. The real URL is still the one that is opened.
+    """
+    if "://" not in url:
+        return url
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # not parseable as a URL (e.g. a bad port): keep scheme and host only
+        return url.split("://", 1)[0] + "://" + url.split("://", 1)[1].split("/", 1)[0].rpartition("@")[2]
+    netloc = parts.netloc.rpartition("@")[2]
+    query = parts.query
+    if query:
+        kept = [p for p in query.split("&") if p and not is_secret_param(urllib.parse.unquote_plus(p.split("=")[0]))]
+        query = "&".join(kept)
+    if netloc == parts.netloc and query == parts.query:
+        return url
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def redact_text(text: str) -> str:
+    """A message (an exception, a log line) with the credentials of every URL in it removed, and the
+    value of any secret query parameter left in it (e.g. a path without its scheme) masked."""
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    return _QUERY_PARAM_IN_TEXT.sub(lambda m: f"{m.group(1)}=***" if is_secret_param(m.group(1)) else m.group(0), text)
+
+
+class RedactingFilter(logging.Filter):
+    """Rewrites a record's message with :func:`redact_text` (for loggers that print request URLs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact_text(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+# urllib3 logs every request line at DEBUG ("GET /x.warc.gz?X-Amz-Signature=... HTTP/1.1"): -vv must not
+# print a presigned URL's signature.
+logging.getLogger("urllib3.connectionpool").addFilter(RedactingFilter())
 
 
 class RemoteFileError(IOError):
@@ -107,6 +173,7 @@ class HTTPRangeStream(io.RawIOBase):
 
     def __init__(self, url: str, policy: RetryPolicy | None = None, session: requests.Session | None = None):
         self.url = url
+        self.public_url = redact_url(url)  # what messages show
         self.policy = policy or RetryPolicy()
         self._session = session or requests.Session()
         self._pos = 0
@@ -143,7 +210,7 @@ class HTTPRangeStream(io.RawIOBase):
                 return
             if resp.status_code not in (200, 206):
                 resp.close()
-                raise RemoteFileError(f"{self.url}: HTTP {resp.status_code} {resp.reason}")
+                raise RemoteFileError(f"{self.public_url}: HTTP {resp.status_code} {resp.reason}")
             if self._pos and resp.status_code == 200:
                 # The server ignored Range: skip what was already consumed.
                 self._skip(resp.raw, self._pos)
@@ -160,10 +227,11 @@ class HTTPRangeStream(io.RawIOBase):
             n -= len(chunk)
 
     def _backoff(self, attempt: int, why: str) -> int:
+        why = redact_text(why)
         if attempt >= self.policy.max_retries:
-            raise RemoteFileError(f"{self.url}: giving up after {attempt} retries ({why})")
+            raise RemoteFileError(f"{self.public_url}: giving up after {attempt} retries ({why})")
         delay = self.policy.wait(attempt)
-        logger.warning("%s at byte %d: %s; retry %d in %.1fs", self.url, self._pos, why, attempt + 1, delay)
+        logger.warning("%s at byte %d: %s; retry %d in %.1fs", self.public_url, self._pos, why, attempt + 1, delay)
         self.retries += 1
         time.sleep(delay)
         return attempt + 1
@@ -232,5 +300,5 @@ def open_binary(location: str, policy: RetryPolicy | None = None):
             import fsspec
             return fsspec.open(location, "rb").open()
         except ImportError as e:  # e.g. s3fs missing for s3://
-            raise RemoteFileError(f"cannot open {location}: {e}") from e
+            raise RemoteFileError(f"cannot open {redact_url(location)}: {e}") from e
     return open(location, "rb", buffering=1 << 20)
