@@ -37,24 +37,13 @@ def _split(options: dict[str, Any], keys: tuple[str, ...]) -> tuple[dict[str, An
     return taken, {k: v for k, v in options.items() if k not in keys}
 
 
-STATUS_COLUMN = "status"
-
-
-def count_statuses(rows, prefix: str, stats) -> None:
-    """``<prefix>.status_<value>`` for every download status in ``rows`` (img2dataset's status_dict)."""
-    import pyarrow.compute as pc
-
-    if STATUS_COLUMN not in rows.column_names:
-        return
-    for entry in pc.value_counts(rows.data.column(STATUS_COLUMN)).to_pylist():
-        stats.add(f"{prefix}.status_{entry['values'] or 'missing'}", entry["counts"])
-
-
 @dataclasses.dataclass
 class DownloadStageJob(StageJob):
     """The download stage: every row's status is also counted, so the funnel shows the outcomes."""
 
     def transform(self, rows, ctx, stats):
+        from waon_hf.steps.download.statuses import count_statuses
+
         rows = super().transform(rows, ctx, stats)
         count_statuses(rows, self.steps[-1].name if self.steps else self.stage, stats)
         return rows

@@ -65,7 +65,10 @@ class UrlSourceJob(ShardJob):
         return to_download_input(table, columns)
 
     def transform(self, rows: datasets.Dataset, ctx: ShardContext, stats: Stats) -> datasets.Dataset:
+        from waon_hf.steps.download.statuses import count_statuses
+
         out = super().transform(rows, ctx, stats)
+        count_statuses(out, self.steps[-1].name if self.steps else self.stage, stats)
         source_sha = SOURCE_PREFIX + "sha256"
         if source_sha in out.column_names and "sha256" in out.column_names:
             pairs = [(ours, theirs) for ours, theirs in zip(out["sha256"], out[source_sha], strict=True)

@@ -84,3 +84,16 @@ def http_failure(code: int, reason: str | None, headers) -> Failure:
     if 400 <= code < 500:
         return Failure("http_4xx", detail)
     return Failure("http_other", detail)
+
+
+STATUS_COLUMN = "status"
+
+
+def count_statuses(rows, prefix: str, stats) -> None:
+    """``<prefix>.status_<value>`` for every download status in ``rows`` (img2dataset's status_dict)."""
+    import pyarrow.compute as pc
+
+    if STATUS_COLUMN not in rows.column_names:
+        return
+    for entry in pc.value_counts(rows.data.column(STATUS_COLUMN)).to_pylist():
+        stats.add(f"{prefix}.status_{entry['values'] or 'missing'}", entry["counts"])
