@@ -41,3 +41,14 @@ def test_retry_failed_in_place(tmp_path, read_rows):
     assert Counter(r["status"] for r in read_rows(images)) == Counter({"ok": 2, "http_404": 1})
     assert retried == ["/b.png"]  # only the retryable row went back to the server
     assert not (tmp_path / "images.retry-tmp").exists() and not (tmp_path / "images.retry-old").exists()
+
+
+def test_adaptive_and_crawl_delay_flags_reach_the_download_step(tmp_path):
+    from waon_hf import catalogue
+    from waon_hf.cli import build_parser
+    from waon_hf.cli.images import _config, download_flags
+
+    args = build_parser().parse_args(["download", str(tmp_path), "-o", str(tmp_path / "o"), "--per-host", "2",
+                                      "--per-host-max", "32", "--no-crawl-delay"])
+    step = catalogue.download_job(_config(args, "download", download_flags(args)), name="x").steps[0]
+    assert (step.per_host, step.per_host_max, step.respect_crawl_delay) == (2, 32, False)

@@ -200,3 +200,36 @@ def test_publish_refuses_a_symlink_out_of_the_folder(tmp_path, dataset_dir, capl
     assert not any(c[0] == "upload_folder" for c in api.calls)
     (folder / "data" / "train-00009-of-00009.parquet").unlink()
     assert main(["publish", "dataset", str(folder), "--repo", "org/x", "--dry-run"]) == 0
+
+
+def test_publish_model_takes_the_recorded_results_and_a_complete_other_licence(tmp_path, capsys):
+    from waon_hf.cli.publish import run_publish
+
+    model = tmp_path / "best"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps({"model_type": "siglip"}))
+    results = {"benchmarks": {"tiny": {"task": "zero-shot classification", "source": str(tmp_path / "bench"),
+                                       "metrics": {"top1": 0.375, "top5": 0.875, "n_evaluated": 8, "n_total": 8}}}}
+    (model / "eval_results.json").write_text(json.dumps(results))
+    args = build_parser().parse_args(["publish", "model", str(model), "--repo", "org/model", "--dry-run"])
+    assert run_publish(args) == 0
+    card = ModelCard(capsys.readouterr().out.split("--- README.md ---", 1)[1])
+    assert card.data.eval_results and card.data.eval_results[0].metric_value == 37.5  # from DIR/eval_results.json
+    assert card.data.license == "other" and card.data.license_name and card.data.license_link == "README.md"
+    args = build_parser().parse_args(["publish", "model", str(model), "--repo", "org/model", "--dry-run",
+                                      "--license", "apache-2.0"])
+    assert run_publish(args) == 0
+    card = ModelCard(capsys.readouterr().out.split("--- README.md ---", 1)[1])
+    assert card.data.license == "apache-2.0" and card.data.license_name is None
+
+
+@pytest.mark.parametrize("flags", [["--results", "r.json"], ["--base-model", "org/base"], ["--dataset", "org/d"],
+                                   ["--license", "mit"]])
+def test_model_only_flags_are_refused_for_a_dataset(tmp_path, flags):
+    from waon_hf.cli.publish import run_publish
+    from waon_hf.config import ConfigError
+
+    (tmp_path / "README.md").write_text("---\n---\n")
+    args = build_parser().parse_args(["publish", "dataset", str(tmp_path), "--repo", "org/d", "--dry-run", *flags])
+    with pytest.raises(ConfigError, match="do not apply to publish dataset"):
+        run_publish(args)

@@ -12,7 +12,7 @@ from datasets.info import DatasetInfosDict
 from huggingface_hub import DatasetCard, DatasetCardData
 
 import waon_hf
-from waon_hf.cards import size_category, template_path
+from waon_hf.cards import license_fields, size_category, template_path
 from waon_hf.funnel import funnel_markdown, funnel_svg, read_errors
 from waon_hf.schema import COLUMN_DOCS
 from waon_hf.stats import Stats
@@ -39,9 +39,13 @@ def render_dataset_card(
     **context,
 ) -> DatasetCard:
     """Render ``dataset_card.md.j2``; the YAML header makes ``load_dataset(<repo>)`` find ``data/``."""
+    # Captions and images belong to their owners; the crawl's own terms say how it may be used.
+    terms = ({"license_name": "common-crawl-terms-of-use", "license_link": "https://commoncrawl.org/terms-of-use"}
+             if source == "commoncrawl" else {})
     card_data = DatasetCardData(
         language=["ja"],
-        license="other",
+        **license_fields("other", terms.get("license_name"), terms.get("license_link"),
+                         default_name="see-licence-section"),
         pretty_name=pretty_name,
         size_categories=[size_category(num_rows)],
         task_categories=["image-to-text", "zero-shot-image-classification"],

@@ -81,6 +81,10 @@ def _download_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--concurrency", type=int_at_least(1), default=None,
                    help="requests in flight per process (default 64)")
     p.add_argument("--per-host", type=int_at_least(1), default=None, help="requests in flight per host (default 4)")
+    p.add_argument("--per-host-max", type=int_at_least(1), default=None,
+                   help="make the per-host limit adaptive: it starts at --per-host and grows up to this while a "
+                        "host answers fast and clean, and backs off on 429/503/timeouts (default: fixed)")
+    p.add_argument("--no-crawl-delay", action="store_true", help="ignore robots.txt Crawl-delay (default: honoured)")
     p.add_argument("--user-agent", default=None, help="identify your crawl: 'name/1.0 (+https://your.page)'")
     p.add_argument("--warc-source", action="append", default=[],
                    help="WARC file holding image responses; its URLs are served from the archive (repeatable)")
@@ -93,15 +97,21 @@ def _download_args(p: argparse.ArgumentParser) -> None:
     add_source_arguments(p)  # the input may also be a published URL-only dataset (speed/WAON, ...)
 
 
+def download_flags(args: argparse.Namespace) -> dict:
+    """The `download:` options the flags set (None: not given, the config or the step's default holds)."""
+    return {"image_size": args.image_size, "resize_mode": args.resize_mode, "concurrency": args.concurrency,
+             "per_host": args.per_host, "per_host_max": args.per_host_max, "user_agent": args.user_agent,
+             "respect_crawl_delay": False if args.no_crawl_delay else None,
+             "warc_sources": tuple(args.warc_source) or None, "offline": args.offline or None,
+             "allow_private": args.allow_private or None}
+
+
 @command("download", _download_args)
 def run_download(args: argparse.Namespace) -> int:
     """Download the images of a pairs dataset (resized, re-encoded, embedded), politely and safely."""
     from waon_hf import catalogue
 
-    flags = {"image_size": args.image_size, "resize_mode": args.resize_mode, "concurrency": args.concurrency,
-             "per_host": args.per_host, "user_agent": args.user_agent,
-             "warc_sources": tuple(args.warc_source) or None, "offline": args.offline or None,
-             "allow_private": args.allow_private or None}
+    flags = download_flags(args)
     if not is_stage_folder(args.input):
         return run_source_download(args, _config(args, "download", flags))
     job = catalogue.download_job(_config(args, "download", flags), retry_failed=args.retry_failed, **_names(args))

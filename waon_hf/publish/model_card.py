@@ -14,7 +14,7 @@ from pathlib import Path
 
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 
-from waon_hf.cards import size_category, template_path
+from waon_hf.cards import license_fields, size_category, template_path
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _read_json(path: str | Path) -> dict:
 def render_model_card(
     model_dir: str | Path, results_paths: Iterable[str | Path] = (), repo_id: str = "<org>/<model>",
     base_model: str | None = None, *, datasets: list[str] | None = None, license: str = "other",
-    pretty_name: str | None = None,
+    pretty_name: str | None = None, license_name: str | None = None, license_link: str | None = None,
 ) -> ModelCard:
     """Render ``model_card.md.j2`` for the model in ``model_dir`` with the results of ``waon eval``."""
     model_dir = Path(model_dir)
@@ -121,7 +121,8 @@ def render_model_card(
         max_length = max_length or results.get("model", {}).get("text_preprocessing", {}).get("max_length")
     model_name = pretty_name or repo_id.split("/")[-1]
     card_data = ModelCardData(
-        base_model=base_model, datasets=datasets or None, language=["ja"], license=license,
+        base_model=base_model, datasets=datasets or None, language=["ja"],
+        **license_fields(license, license_name, license_link),
         library_name="transformers", pipeline_tag="zero-shot-image-classification",
         tags=["waon", "siglip2", "japanese", "vision-language"],
         model_name=model_name, eval_results=entries or None,
@@ -158,6 +159,7 @@ def _benchmark_rows(dataset_dir: Path):
 def render_benchmark_card(
     dataset_dir: str | Path, repo_id: str = "<org>/<benchmark>", *, pretty_name: str | None = None,
     bench_name: str = "waon-bench", license: str = "other", split: str = "test", description: str | None = None,
+    license_name: str | None = None, license_link: str | None = None,
 ) -> DatasetCard:
     """Render ``benchmark_card.md.j2`` for a WAON-Bench-like folder of parquet files (``class``,
     ``category``, ``image``/``url``): classes, categories and how to evaluate with ``waon eval``."""
@@ -180,7 +182,8 @@ def render_benchmark_card(
     name = pretty_name or repo_id.split("/")[-1]
     data_files = [p.relative_to(dataset_dir).as_posix() for p in files]
     card_data = DatasetCardData(
-        language=["ja"], license=license, pretty_name=name, size_categories=[size_category(num_rows)],
+        language=["ja"], **license_fields(license, license_name, license_link), pretty_name=name,
+        size_categories=[size_category(num_rows)],
         task_categories=["zero-shot-image-classification"], tags=["waon", "benchmark", "japanese-culture"],
         configs=[{"config_name": "default", "data_files": [{"split": split, "path": data_files}]}],
     )
