@@ -16,7 +16,7 @@ import re
 
 _TERMINATORS = "。．！？!?"
 _CLOSERS = "」』）)】〕］]〉》\"'”’"
-_MATCHING = dict(zip("「『（(【〔［[〈《“‘", "」』）)】〕］]〉》”’"))
+_MATCHING = dict(zip("「『（(【〔［[〈《“‘", "」』）)】〕］]〉》”’", strict=True))
 _TRAILING = _TERMINATORS + "…‥・〜ー~"
 # A sentence must contain one of these to stand alone.
 _CONTENT_RE = re.compile("[0-9０-９A-Za-zＡ-Ｚａ-ｚ\u3041-\u3096\u30a1-\u30fa\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
