@@ -54,8 +54,9 @@ def _page(title: str, body: list[str], lang: str = "ja") -> bytes:
     return html.encode("utf-8")
 
 
-def write_documents_sample(folder: str | Path, n_good: int = 12) -> tuple[Path, Path, list[PlannedDocument]]:
-    """``(pages WARC, images WARC, plan)`` under ``folder``."""
+def write_documents_sample(folder: str | Path, n_good: int = 12,
+                           n_files: int = 1) -> tuple[list[Path], Path, list[PlannedDocument]]:
+    """``(pages WARCs, images WARC, plan)`` under ``folder``; page ``k`` goes to file ``k % n_files``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     pool = [s for s in lines(JA_SENTENCES) if len(split_sentences(s)) == 1]  # one sentence a line
@@ -106,9 +107,10 @@ def write_documents_sample(folder: str | Path, n_good: int = 12) -> tuple[Path, 
     english.html = _page("English", ["<p>This page is written in English only, with no Japanese.</p>"] * 12, "en")
     plan.append(english)
 
-    pages = folder / "documents.warc.gz"
-    records = [warc_response(d.url, [("Content-Type", "text/html; charset=utf-8")], d.html) for d in plan]
-    write_warc(pages, records)
+    pages = [folder / f"documents-{i:02d}.warc.gz" for i in range(n_files)]
+    for i, path in enumerate(pages):
+        write_warc(path, [warc_response(d.url, [("Content-Type", "text/html; charset=utf-8")], d.html)
+                          for d in plan[i::n_files]])
     image_warc = folder / "document-images.warc.gz"
     write_warc(image_warc, [warc_image_response(u, data) for u, data in sorted(images.items())])
     return pages, image_warc, plan
