@@ -23,6 +23,14 @@ def sample(tmp_path_factory):
     return root, [SourceFile(str(p), "") for p in pages], images, plan, model
 
 
+def test_unknown_recipe_option_is_an_error():
+    from waon_hf.jobs.documents import recipe_from_dict
+
+    with pytest.raises(ValueError, match="min_sentence"):
+        recipe_from_dict({"min_sentence": 3})
+    assert recipe_from_dict({"document": {"langid": "fasttext"}}).document.langid == "fasttext"
+
+
 def recipe_for(sample, **kw):
     _, _, images, _, model = sample
     # The tiny random model's cosines are near 0: the similarity threshold is the one rule not tested here
@@ -106,9 +114,16 @@ def test_embedded_bytes_match_their_sha256(built):
                 assert hashlib.sha256(img["bytes"]).hexdigest() == m["sha256"]
 
 
-def test_no_embed_keeps_urls_only(sample, tmp_path):
+def test_cli_no_embed_keeps_urls_only(sample, tmp_path, capsys):
+    from waon_hf.cli import main
+
+    root, sources, images, _, model = sample
+    config = tmp_path / "config.yaml"
+    config.write_text(f"documents:\n  min_similarity: -1.0\n  model: {model}\n", encoding="utf-8")
     out = tmp_path / "urls"
-    run_documents(sample[1], out, recipe_for(sample, embed_images=False))
+    assert main(["documents", *[s.location for s in sources], "-o", str(out), "--config", str(config),
+                 "--images-warc", str(images), "--offline", "--no-embed"]) == 0
+    assert "12 documents written" in capsys.readouterr().out
     for row in rows_by_url(out).values():
         urls = [i for i in row["images"] if i is not None]
         assert urls == [m["source_url"] for m in row["metadata"] if m is not None]

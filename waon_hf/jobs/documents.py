@@ -253,3 +253,17 @@ def run_documents(sources, output_dir: str | os.PathLike, recipe: DocumentRecipe
     run_sharded(sources, docs_dir, documents, workers=workers, overwrite=overwrite, executor=executor)
     run_stage(docs_dir, images_dir, images, workers=workers, overwrite=overwrite, executor=executor)
     return run_stage(images_dir, out, interleaved, workers=workers, overwrite=overwrite, executor=executor)
+
+
+def recipe_from_dict(section: dict | None) -> DocumentRecipe:
+    """A recipe from a config's ``documents:`` section (unknown keys are an error naming them)."""
+    section = dict(section or {})
+    names = {f.name for f in dataclasses.fields(DocumentRecipe)}
+    unknown = sorted(set(section) - names)
+    if unknown:
+        raise ValueError(f"documents: unknown option(s) {unknown}; options: {sorted(names)}")
+    document = section.pop("document", None) or {}
+    doc_names = {f.name for f in dataclasses.fields(DocumentConfig)}
+    if set(document) - doc_names:
+        raise ValueError(f"documents.document: unknown option(s) {sorted(set(document) - doc_names)}")
+    return DocumentRecipe(document=DocumentConfig(**document), **section)
