@@ -5,7 +5,7 @@ A rule on the selectolax tree the extractor already builds (no second parser), i
 1. Boilerplate is removed: ``nav``, ``header``, ``footer``, ``aside``, ``form``, scripts, and elements
    whose ``id``/``class`` names a menu, sidebar, breadcrumb, footer, share bar, comment list, ad,
    ranking or related-articles box.
-2. Every text node scores its Japanese characters (+3 per ``。`` / ``、``, the mark of running
+2. Every text node scores its wide (CJK) characters (+3 per ``。`` / ``、``, the mark of running
    prose; link text scores nothing) to its nearest block ancestor, that block's parent, and half to
    the grandparent (readability's scheme). The best-scoring element is the main container (deepest on
    a tie); siblings scoring at least ``sibling_ratio`` of it join (an article split in boxes).
@@ -32,8 +32,15 @@ _BOILERPLATE_NAME_RE = re.compile(
 BLOCK_TAGS = frozenset({"p", "div", "td", "th", "li", "dd", "dt", "section", "article", "main", "h1", "h2", "h3",
                         "h4", "h5", "h6", "pre", "blockquote", "figure", "figcaption", "table", "tr", "ul", "ol",
                         "dl", "body", "center", "address", "caption", "summary", "details"})
-_JAPANESE_RE = re.compile("[\u3041-\u3096\u30a1-\u30fa\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9d]")
-_PUNCT_RE = re.compile("[。、]")
+
+
+def wide_chars(text: str) -> int:
+    """Characters of U+0800 and above (kana, kanji, full-width forms), counted from the UTF-8 length in C.
+
+    Exact for text without U+0080..U+07FF (Latin accents, Greek, Cyrillic count half) and without
+    characters above U+FFFF (counted 1.5): a score, not a count, so the approximation is harmless.
+    """
+    return (len(text.encode("utf-8", "surrogatepass")) - len(text)) // 2
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ def _score(root) -> tuple[dict, dict]:
         block, link = _block_of(node)
         if block is None or link:
             continue
-        s = len(_JAPANESE_RE.findall(text)) + 3 * len(_PUNCT_RE.findall(text))
+        s = wide_chars(text) + 3 * (text.count("。") + text.count("、"))
         if not s:
             continue
         for target, weight in ((block, 1.0), (block.parent, 1.0), (block.parent.parent if block.parent else None, 0.5)):
@@ -119,8 +126,9 @@ def main_containers(root, sibling_ratio: float = 0.2) -> list:
     scores, nodes = _score(root)
     if not scores:
         return []
-    best_id = max(scores, key=lambda k: (scores[k], _depth(nodes[k])))
-    best, top = nodes[best_id], scores[best_id]
+    top = max(scores.values())
+    best_id = max((k for k, v in scores.items() if v == top), key=lambda k: _depth(nodes[k]))  # deepest on a tie
+    best = nodes[best_id]
     parent = best.parent
     if parent is None:
         return [best]
@@ -137,6 +145,8 @@ def _items(container, max_link_density: float, out: list) -> None:
     linked = [0]
 
     def flush() -> None:
+        if not parts:
+            return
         text = " ".join("".join(parts).split())
         if text and linked[0] <= max_link_density * len(text):
             out.append(Block(text))

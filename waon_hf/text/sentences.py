@@ -21,6 +21,8 @@ _TRAILING = _TERMINATORS + "…‥・〜ー~"
 # A sentence must contain one of these to stand alone.
 _CONTENT_RE = re.compile("[0-9０-９A-Za-zＡ-Ｚａ-ｚ\u3041-\u3096\u30a1-\u30fa\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
                          "\uff66-\uff9d々〆ヶ]")
+_SPECIAL_RE = re.compile("[" + re.escape(_TERMINATORS + _CLOSERS + "".join(_MATCHING) + "\n") + "]")
+_TAIL_RE = re.compile("[" + re.escape(_TRAILING) + "]*[" + re.escape(_CLOSERS) + "]*")
 _MAX_DEPTH = 3  # brackets nested deeper than this no longer count
 _MAX_QUOTE = 200  # a bracket left open this long (unbalanced text) stops suppressing splits
 
@@ -33,11 +35,16 @@ def has_content(text: str) -> bool:
 def split_raw(text: str) -> list[str]:
     """Sentences of ``text`` before the merge rule (stripped, non-empty)."""
     out: list[str] = []
-    start, i, n = 0, 0, len(text)
+    start = pos = 0
     stack: list[str] = []
     opened = 0
-    while i < n:
+    while True:
+        m = _SPECIAL_RE.search(text, pos)  # only terminators, brackets and line breaks matter
+        if m is None:
+            break
+        i = m.start()
         ch = text[i]
+        pos = i + 1
         if stack and i - opened > _MAX_QUOTE:
             stack = []
         if ch == "\n":
@@ -51,15 +58,9 @@ def split_raw(text: str) -> list[str]:
         elif stack and ch == stack[-1]:
             stack.pop()
         elif ch in _TERMINATORS and not stack:
-            j = i + 1
-            while j < n and text[j] in _TRAILING:
-                j += 1
-            while j < n and text[j] in _CLOSERS:
-                j += 1
-            out.append(text[start:j])
-            start = i = j
-            continue
-        i += 1
+            end = _TAIL_RE.match(text, i + 1).end()
+            out.append(text[start:end])
+            start = pos = end
     out.append(text[start:])
     return [s.strip() for s in out if s.strip()]
 
