@@ -122,8 +122,10 @@ def test_cli_no_embed_keeps_urls_only(sample, tmp_path, capsys):
     config.write_text(f"documents:\n  min_similarity: -1.0\n  model: {model}\n", encoding="utf-8")
     out = tmp_path / "urls"
     assert main(["documents", *[s.location for s in sources], "-o", str(out), "--config", str(config),
-                 "--images-warc", str(images), "--offline", "--no-embed"]) == 0
+                 "--images-warc", str(images), "--offline", "--no-embed",
+                 "--pairs-output", str(tmp_path / "pairs")]) == 0
     assert "12 documents written" in capsys.readouterr().out
+    assert (tmp_path / "pairs" / ".waon" / "final.json").exists()  # the pairs stage of the same pass
     for row in rows_by_url(out).values():
         urls = [i for i in row["images"] if i is not None]
         assert urls == [m["source_url"] for m in row["metadata"] if m is not None]

@@ -238,11 +238,15 @@ def recipe_jobs(recipe: DocumentRecipe, documents_dir: str | os.PathLike, datase
 
 def run_documents(sources, output_dir: str | os.PathLike, recipe: DocumentRecipe | None = None, *,
                   workers: int = 1, overwrite: bool = False, executor=None, dataset_name: str = "waon-interleaved",
-                  card_note: str = "") -> Stats:
-    """WARC files -> an OBELICS-style interleaved dataset in ``output_dir`` (each stage resumable)."""
+                  card_note: str = "", pairs_output: str | os.PathLike | None = None, pairs_job=None) -> Stats:
+    """WARC files -> an OBELICS-style interleaved dataset in ``output_dir`` (each stage resumable).
+
+    ``pairs_output``: also write the pairs stage (``pairs_job``, default ``ExtractJob()``: what `waon extract`
+    writes) there, from the same read of each WARC file (:mod:`waon_hf.jobs.documents_pass`).
+    """
     import shutil
 
-    from waon_hf.pipeline.runner import run_sharded, run_stage
+    from waon_hf.pipeline.runner import check_manifest, run_sharded, run_stage
 
     out = Path(output_dir)
     stages = out / ".waon-stages"
@@ -250,7 +254,21 @@ def run_documents(sources, output_dir: str | os.PathLike, recipe: DocumentRecipe
         shutil.rmtree(stages, ignore_errors=True)
     docs_dir, images_dir = stages / STAGES[0], stages / STAGES[1]
     documents, images, interleaved = recipe_jobs(recipe or DocumentRecipe(), docs_dir, dataset_name, card_note)
-    run_sharded(sources, docs_dir, documents, workers=workers, overwrite=overwrite, executor=executor)
+    if pairs_output is not None:
+        from waon_hf.jobs.documents_pass import PairsAndDocumentsJob
+        from waon_hf.jobs.extract import ExtractJob
+        from waon_hf.pipeline.layout import ShardLayout
+
+        docs_layout = ShardLayout(docs_dir)
+        if overwrite and docs_layout.root.exists():
+            docs_layout.wipe()
+        check_manifest(docs_layout, list(sources))  # the documents shards are written from the pairs pass
+        both = PairsAndDocumentsJob.from_extract_job(pairs_job or ExtractJob(), documents, str(docs_dir))
+        run_sharded(sources, pairs_output, both, workers=workers, overwrite=overwrite, executor=executor)
+        overwrite_docs = False  # just written: the documents stage only finalizes
+    else:
+        overwrite_docs = overwrite
+    run_sharded(sources, docs_dir, documents, workers=workers, overwrite=overwrite_docs, executor=executor)
     run_stage(docs_dir, images_dir, images, workers=workers, overwrite=overwrite, executor=executor)
     return run_stage(images_dir, out, interleaved, workers=workers, overwrite=overwrite, executor=executor)
 
