@@ -3,7 +3,6 @@
 import hashlib
 import io
 import json
-import shutil
 
 import datasets
 import pytest
@@ -132,15 +131,36 @@ def test_cli_no_embed_keeps_urls_only(sample, tmp_path, capsys):
         assert all(isinstance(u, str) and u.startswith("http") for u in urls)
 
 
+KILLED_RUN = """
+import sys
+from waon_hf.jobs.documents import DocumentRecipe, run_documents
+from waon_hf.sources.commoncrawl import SourceFile
+pages, out, images, model = sys.argv[1].split(","), sys.argv[2], sys.argv[3], sys.argv[4]
+run_documents([SourceFile(p, "") for p in pages], out, DocumentRecipe(
+    model=model, min_similarity=-1.0, download={"warc_sources": (images,), "offline": True}))
+"""
+
+
 def test_resume_after_a_kill_gives_identical_documents(sample, built, tmp_path, read_rows):
-    out = tmp_path / "resumed"
-    run_documents(sample[1], out, recipe_for(sample))
-    stages = out / ".waon-stages"
-    # As if killed while the image stage's second shard ran: its marker and everything later gone.
-    (stages / "document-images" / ".waon" / "shards" / "00001.stats.json").unlink()
-    (stages / "document-images" / ".waon" / "final.json").unlink()
-    shutil.rmtree(out / ".waon")
-    shutil.rmtree(out / "data")
-    run_documents(sample[1], out, recipe_for(sample))
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    _, sources, images, _, model = sample
+    out = tmp_path / "killed"
+    marker = out / ".waon-stages" / "document-images" / ".waon" / "shards" / "00000.stats.json"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, ",".join(s.location for s in sources), str(out),
+                             str(images), str(model)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)  # in the image stage, after its first shard (or later, if it was quick)
+    proc.wait()
+    assert marker.exists()
+    assert not (out / ".waon" / "final.json").exists()
+    run_documents(sources, out, recipe_for(sample))
     assert read_rows(out) == read_rows(built[0])
     assert len(read_rows(out)) == 12
