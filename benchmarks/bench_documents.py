@@ -3,6 +3,8 @@
 (a) The same WARC read by ``ExtractJob.read`` (pages -> pairs, the pairs-only pass) and by
     ``DocumentsJob.read`` (pages -> documents: main content, sentences, image positions), each
     best of ``--repeat``, in this process; pages/s = HTML responses / seconds.
+    Also the one-pass job (``PairsAndDocumentsJob.read``: pairs and documents from one read, the
+    documents' shard written) next to the two separate passes.
 (b) ``frequent_hashes`` (exact (pHash, document) counting, the cross-document rule) on ``--images``
     synthetic image rows (Zipf-distributed pHashes, ~5 images a document); peak memory from
     ``tracemalloc`` (numpy reports its buffers to it) and wall time.
@@ -16,6 +18,7 @@ import argparse
 import time
 import tracemalloc
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 
@@ -49,7 +52,15 @@ def main() -> None:
 
     pages = sum(1 for _ in iter_html_responses(args.warc, Counter()))
     print(f"{args.warc}: {pages} HTML responses")
-    for name, job in (("pairs (ExtractJob.read)", ExtractJob()), ("documents (DocumentsJob.read)", DocumentsJob())):
+    import tempfile
+
+    from waon_hf.jobs.documents_pass import PairsAndDocumentsJob
+
+    docs_dir = tempfile.mkdtemp(prefix="bench-documents-")
+    (Path(docs_dir) / ".waon" / "shards").mkdir(parents=True)
+    both = PairsAndDocumentsJob.from_extract_job(ExtractJob(), DocumentsJob(), docs_dir)
+    for name, job in (("pairs (ExtractJob.read)", ExtractJob()), ("documents (DocumentsJob.read)", DocumentsJob()),
+                      ("both in one pass", both)):
         seconds, rows, stats = time_read(job, args.warc, args.repeat)
         print(f"{name:32s} {seconds:7.3f} s  {pages / seconds:8.0f} pages/s  rows={rows}")
 
