@@ -71,6 +71,7 @@ def test_planted_documents_survive_with_exactly_their_images(sample, built):
     assert stats["document_shape.dropped_too_few_sentences"] == 1
     assert stats["document_shape.dropped_too_many_sentences"] == 1
     assert stats["document_shape@interleaved.dropped_too_many_images"] == 1
+    assert stats["images_in_kept_documents.kept"] == sum(len(d.expected_images) for d in expected.values())
 
 
 def test_obelics_layout(sample, built):
@@ -97,8 +98,10 @@ def test_obelics_layout(sample, built):
 def test_card_shows_funnel_and_recipe(built):
     out = built[0]
     card = (out / "README.md").read_text(encoding="utf-8")
-    for step in ("cross_document_dedup", "within_document_dedup", "assign_images", "document_shape"):
+    for step in ("cross_document_dedup", "within_document_dedup", "assign_images", "document_shape",
+                 "images_in_kept_documents"):
         assert step in card
+    assert "Interleaved Japanese documents" in card and "2-5 images" in card  # the recipe, in the note
     stages = [s["stage"] for s in json.loads((out / "pipeline.json").read_text())["stages"]]
     assert stages == ["documents", "document_images", "interleaved"]
 

@@ -202,16 +202,40 @@ class InterleavedJob(ShardJob):
         return pa.table(out)
 
     def transform(self, rows: datasets.Dataset, ctx: ShardContext, stats: Stats) -> datasets.Dataset:
-        stats.add("images.before_assignment", sum(len(v) for v in rows["image_url"]) if len(rows) else 0)
-        rows = super().transform(rows, ctx, stats)
-        stats.add("images.kept", sum(len(v) for v in rows["image_url"]) if len(rows) else 0)
-        stats.add("sentences.kept", sum(len(v) for v in rows["sentences"]) if len(rows) else 0)
+        def total(ds: datasets.Dataset, column: str) -> int:
+            return sum(len(v) for v in ds[column]) if len(ds) and column in ds.column_names else 0
+
+        # Image and sentence counts inside the documents, next to the steps' document counts (the funnel).
+        images_in = total(rows, "image_url")
+        for step in self.steps:
+            rows = apply_steps([step], rows, stats, batch_size=self.batch_size)
+            if isinstance(step, AssignImages):
+                stats.add_stage("images_above_similarity", {"in": images_in, "kept": total(rows, "image_url")})
+        stats.add_stage("images_in_kept_documents", {"kept": total(rows, "image_url")})
+        stats.add_stage("sentences_in_kept_documents", {"kept": total(rows, "sentences")})
         return obelics_dataset(rows, embed=self.embed_images)
+
+
+def recipe_note(recipe: DocumentRecipe) -> str:
+    """The card's opening note: what the rows are and the recipe's thresholds."""
+    return (
+        "**Interleaved Japanese documents** in the OBELICS layout (`texts` / `images` lists of one length, "
+        "`None` where the other modality sits; `metadata` per image), built with the VILA-jp / MMC4 recipe: "
+        f"main text split into sentences; {recipe.min_sentences}-{recipe.max_sentences} sentences and "
+        f"{recipe.min_images}-{recipe.max_images} images a document; at most {recipe.max_images_per_host} "
+        f"images per host per file; pHash within Hamming {recipe.within_document_distance} is one image in "
+        f"a document (largest kept); an image in >= {recipe.max_documents_per_image} documents dropped; "
+        f"NSFW punsafe < {recipe.max_punsafe}; images below {recipe.min_similarity} against every sentence "
+        f"removed ({recipe.model}), the rest assigned to sentences by linear assignment, every assigned "
+        f"pair >= {recipe.min_similarity}. Funnel rows count pages and documents, except `host_cap` to "
+        "`cross_document_dedup` (image rows) and the `images_*` / `sentences_*` rows (inside documents)."
+    )
 
 
 def recipe_jobs(recipe: DocumentRecipe, documents_dir: str | os.PathLike, dataset_name: str = "waon-interleaved",
                 card_note: str = "") -> tuple[DocumentsJob, DocumentImagesJob, InterleavedJob]:
     """The three stages' jobs for a recipe (bad options fail here, before any work)."""
+    card_note = card_note or recipe_note(recipe)
     ng = {"path": recipe.ng_words} if recipe.ng_words else {}
     early = DocumentShape(images_column="image_urls", min_sentences=recipe.min_sentences,
                           max_sentences=recipe.max_sentences, min_images=recipe.min_images, max_images=None)
