@@ -139,3 +139,37 @@ def test_document_ng_words_read_every_sentence(tmp_path):
     step = DocumentNGWords(path=str(words))
     assert step.drop_reasons({"sentences": [["普通の文。", "ここに禁止語がある。"], ["普通。"], []]}) == \
         ["ng_word", None, None]
+
+
+def test_host_cap_keeps_the_first_images_of_a_host_in_document_order():
+    from collections import Counter
+
+    from waon_hf.jobs.documents import image_rows
+
+    docs = pa.table({"doc_id": ["a", "b"],
+                     "image_urls": [["http://cdn.x.jp/1.jpg", "http://y.jp/1.jpg", "http://CDN.x.jp/2.jpg"],
+                                    ["http://cdn.x.jp/3.jpg", "http://y.jp/2.jpg"]],
+                     "image_positions": [[0, 1, 2], [0, 5]], "image_alts": [["", "", ""], ["", "alt"]]})
+    counts = Counter()
+    rows = image_rows(docs, "train-00000-of-00001.parquet", max_per_host=2, counts=counts).to_pylist()
+    assert [(r["doc_id"], r["image_index"], r["url"]) for r in rows] == [
+        ("a", 0, "http://cdn.x.jp/1.jpg"), ("a", 1, "http://y.jp/1.jpg"), ("a", 2, "http://CDN.x.jp/2.jpg"),
+        ("b", 1, "http://y.jp/2.jpg")]
+    assert rows[-1]["position"] == 5 and rows[-1]["alt"] == "alt"
+    assert counts == Counter({"in": 5, "kept": 4, "dropped_host_cap": 1})
+
+
+def test_obelics_row_places_each_image_before_its_assigned_sentence():
+    from waon_hf.jobs.obelics import interleave
+
+    doc = {"doc_id": "d", "url": "u", "page_title": "t", "sentences": ["s0", "s1", "s2"],
+           "image": ["IMG-A", "IMG-B"], "image_url": ["A", "B"], "image_sha256": ["ha", "hb"],
+           "image_phash": ["pa", "pb"], "image_width": [1, 2], "image_height": [3, 4], "image_position": [0, 3],
+           "image_punsafe": [0.0, 0.01], "image_alt": ["", ""], "image_sentence": [2, 0],
+           "image_similarity": [0.3, 0.4]}
+    row = interleave(doc, embed=True)
+    assert row["texts"] == [None, "s0", "s1", None, "s2"]
+    assert row["images"] == ["IMG-B", None, None, "IMG-A", None]
+    assert [m and (m["source_url"], m["sentence_index"], m["original_position"]) for m in row["metadata"]] == \
+        [("B", 0, 3), None, None, ("A", 2, 0), None]
+    assert interleave(doc, embed=False)["images"] == ["B", None, None, "A", None]
