@@ -35,7 +35,7 @@ from waon_hf.stats import Stats
 from waon_hf.steps.base import apply_steps
 from waon_hf.steps.document_dedup import FrequentImages, WithinDocumentDedup
 from waon_hf.steps.document_pages import DocumentConfig, DocumentExtractor
-from waon_hf.steps.document_similarity import IMAGE_LIST_COLUMNS, AssignImages
+from waon_hf.steps.document_similarity import AssignImages
 from waon_hf.steps.documents import DocumentNGWords, DocumentShape
 from waon_hf.steps.download import DownloadImages
 from waon_hf.steps.image_dedup import PHashStep
@@ -176,30 +176,38 @@ class InterleavedJob(ShardJob):
         return {**super().describe(), "embed_images": self.embed_images, "layout": "obelics"}
 
     def read(self, ctx: ShardContext, stats: Stats) -> pa.Table:
-        images = pq.read_table(ctx.source.location).to_pylist()
-        by_doc: dict[str, list[dict]] = {}
-        for row in images:
-            by_doc.setdefault(row["doc_id"], []).append(row)
-        wanted = {row["doc_file"] for row in images}
-        out: dict[str, list] = {name: [] for name in ("doc_id", "url", "page_title", "sentences",
-                                                      *IMAGE_LIST_COLUMNS)}
-        for doc_file in sorted(wanted):
+        # Image columns are regrouped with Arrow takes (no Python copy of the image bytes).
+        images = pq.read_table(ctx.source.location)
+        by_doc: dict[str, list[tuple[int, int]]] = {}
+        for i, (doc_id, k) in enumerate(zip(images.column("doc_id").to_pylist(),
+                                            images.column("image_index").to_pylist(), strict=True)):
+            by_doc.setdefault(doc_id, []).append((k, i))
+        out: dict[str, list] = {name: [] for name in ("doc_id", "url", "page_title", "sentences")}
+        order: list[int] = []
+        offsets = [0]
+        for doc_file in sorted(set(images.column("doc_file").to_pylist())):
             docs = pq.read_table(Path(self.documents_dir) / "data" / doc_file,
                                  columns=["doc_id", "url", "page_title", "sentences"])
             for doc in docs.to_pylist():
                 rows = by_doc.get(doc["doc_id"])
                 if not rows:
                     continue
-                rows.sort(key=lambda r: r["image_index"])
-                for name in ("doc_id", "url", "page_title", "sentences"):
+                order.extend(i for _, i in sorted(rows))
+                offsets.append(len(order))
+                for name in out:
                     out[name].append(doc[name])
-                for col, key in (("image", "image"), ("image_url", "url"), ("image_sha256", "sha256"),
-                                 ("image_phash", "phash"), ("image_width", "original_width"),
-                                 ("image_height", "original_height"), ("image_position", "position"),
-                                 ("image_punsafe", "punsafe"), ("image_alt", "alt")):
-                    out[col].append([r[key] for r in rows])
-        stats.add_stage("regroup", {"image_rows": len(images), "documents": len(out["doc_id"])})
-        return pa.table(out)
+        table = pa.table({"doc_id": pa.array(out["doc_id"], pa.string()), "url": pa.array(out["url"], pa.string()),
+                          "page_title": pa.array(out["page_title"], pa.string()),
+                          "sentences": pa.array(out["sentences"], pa.list_(pa.string()))})
+        take, starts = pa.array(order, pa.int64()), pa.array(offsets, pa.int32())
+        for col, key in (("image", "image"), ("image_url", "url"), ("image_sha256", "sha256"),
+                         ("image_phash", "phash"), ("image_width", "original_width"),
+                         ("image_height", "original_height"), ("image_position", "position"),
+                         ("image_punsafe", "punsafe"), ("image_alt", "alt")):
+            values = images.column(key).combine_chunks().take(take)
+            table = table.append_column(col, pa.ListArray.from_arrays(starts, values))
+        stats.add_stage("regroup", {"image_rows": images.num_rows, "documents": table.num_rows})
+        return table
 
     def transform(self, rows: datasets.Dataset, ctx: ShardContext, stats: Stats) -> datasets.Dataset:
         def total(ds: datasets.Dataset, column: str) -> int:
