@@ -57,3 +57,13 @@ def test_largest_srcset_candidate():
     assert largest_srcset_candidate("a.jpg 1x, b.jpg 2x") == "b.jpg"
     assert largest_srcset_candidate("a.jpg 300w, b.jpg 100w") == "a.jpg"
     assert largest_srcset_candidate("") is None
+
+
+def test_shift_jis_mislabelled_utf8_is_decoded_not_rejected():
+    html = ("<html><head><meta charset='utf-8'></head><body><div>" + PROSE + "</div></body></html>").encode("cp932")
+    counts = Counter()
+    doc = DocumentExtractor().extract(html, "http://e.jp/", "text/html; charset=utf-8", counts)
+    assert doc is not None and doc.sentences[0] == "これは0番目の文です。"
+    english = b"<html><head><meta charset='utf-8'></head><body><p>plain English page</p></body></html>"
+    assert DocumentExtractor().extract(english, "http://e.jp/", None, counts) is None
+    assert counts["no_kana"] == 1

@@ -20,10 +20,10 @@ from urllib.parse import urljoin
 from selectolax.lexbor import LexborHTMLParser
 
 from waon_hf.steps.extract import UrlResolver
-from waon_hf.text.decode import decode_html
+from waon_hf.text.decode import declared_encoding, decode_html
 from waon_hf.text.langid import get_detector
 from waon_hf.text.main_content import Block, ImageItem, main_content
-from waon_hf.text.scripts import HANGUL_RE, KANA_NCR_RE, KANA_RE, KANJI_RE
+from waon_hf.text.scripts import HANGUL_RE, KANA_NCR_RE, KANA_RE, KANJI_RE, may_contain_kana
 from waon_hf.text.sentences import split_sentences
 
 _URL_ATTRS = ("data-src", "data-original", "data-lazy-src", "src")
@@ -87,6 +87,16 @@ def image_reference(attrs: dict) -> str | None:
     return None
 
 
+def _valid_utf8(data: bytes) -> bool:
+    """Whether bytes declared UTF-8 are (a Shift_JIS page mislabelled UTF-8 has no UTF-8 kana bytes, but
+    is invalid UTF-8: it must be decoded, not rejected)."""
+    try:
+        data.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
 def _side(value: str | None) -> int | None:
     digits = ""
     for ch in (value or "").strip():
@@ -119,11 +129,20 @@ class DocumentExtractor:
         if len(body) > self.config.max_html_bytes:
             counts["html_too_large"] += 1
             return None
-        decoded = decode_html(body, content_type)
-        if not KANA_RE.search(decoded.text) and not KANA_NCR_RE.search(decoded.text):
-            counts["no_kana"] += 1
+        declared = declared_encoding(body, content_type)
+        codec, source = declared
+        maybe_kana = may_contain_kana(body, codec)
+        if not maybe_kana and (codec != "utf-8" or _valid_utf8(body)):
+            counts["no_kana"] += 1  # rejected from the bytes, without decoding (most pages of a crawl)
             return None
-        tree = LexborHTMLParser(decoded.text)
+        if codec == "utf-8" and source != "bom" and maybe_kana:
+            tree = LexborHTMLParser(body)  # declared UTF-8 with UTF-8 kana bytes: parsed as it is
+        else:
+            decoded = decode_html(body, content_type, declared)
+            if not KANA_RE.search(decoded.text) and not KANA_NCR_RE.search(decoded.text):
+                counts["no_kana"] += 1
+                return None
+            tree = LexborHTMLParser(decoded.text)
         titles = tree.tags("title")
         title = " ".join(titles[0].text().split()) if titles else ""
         base = self._base_url(tree, page_url)
