@@ -62,3 +62,9 @@ def test_boilerplate_and_link_lists_are_not_main_text():
     items = main_content(LexborHTMLParser(html))
     assert items == [Block("本文の最初の文です。ここは記事の中身です。"), ImageItem({"src": "a.jpg"}),
                      Block("二つ目の段落です。")]
+
+
+def test_space_between_inline_elements_is_kept():
+    html = ("<html><body><div><p>アプリ <a href='/k'>Kindle</a> <b>for</b> PCに関する話です。本文の文章です。</p>"
+            "</div></body></html>")
+    assert main_content(LexborHTMLParser(html)) == [Block("アプリ Kindle for PCに関する話です。本文の文章です。")]

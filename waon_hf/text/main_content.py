@@ -165,7 +165,11 @@ def _items(container, max_link_density: float, out: list) -> None:
         if tag != "-text":
             continue
         text = node.text_content
-        if not text or text.isspace():
+        if not text:
+            continue
+        if text.isspace():  # the space between two inline elements ("<a>Kindle</a> <b>for</b>") is kept
+            if parts:
+                parts.append(" ")
             continue
         block, link = _block_of(node)
         key = block.mem_id if block is not None else None
