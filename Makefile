@@ -14,6 +14,7 @@ DEMO_OUT ?= demo_out
 # The demo's tiny model and its evaluation live beside the dataset, never inside it (it is published).
 DEMO_MODEL ?= demo_models/tiny-siglip2
 DEMO_EVAL ?= demo_eval.json
+DEMO_DOCS ?= demo_docs
 
 .PHONY: install demo train-demo test test-slow bench lint sample clean
 
@@ -49,6 +50,10 @@ demo: $(DEMO_STAMP)
 	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_OUT)', split='train'); print(ds); \
 		r = ds[0]; print(r['caption'], r['url'], r['image'].size, r['phash'], r['punsafe'], r['similarity'])"
 	$(PY) -m waon_hf.cli eval --model $(DEMO_MODEL) --bench tiny -o $(DEMO_EVAL)
+	$(PY) -m waon_hf.cli documents samples/sample.warc.gz -o $(DEMO_DOCS) --images-warc samples/sample-images.warc.gz \
+		--offline --model $(DEMO_MODEL) --min-similarity -1 --overwrite
+	$(PY) -c "import datasets; ds = datasets.load_dataset('$(DEMO_DOCS)', split='train'); print(ds); r = ds[0]; \
+		print(sum(t is not None for t in r['texts']), 'sentences,', sum(i is not None for i in r['images']), 'images')"
 
 # Fine-tune the demo's tiny FixRes SigLIP2 on the demo dataset for a few CPU steps (run `make demo` first).
 train-demo: install
@@ -76,4 +81,4 @@ sample: install
 	$(PY) dataset_scripts/make_sample_images.py
 
 clean:
-	rm -rf $(DEMO_OUT) $(DEMO_MODEL) $(DEMO_EVAL) .pytest_cache
+	rm -rf $(DEMO_OUT) $(DEMO_MODEL) $(DEMO_EVAL) $(DEMO_DOCS) .pytest_cache
