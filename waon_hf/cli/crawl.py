@@ -49,10 +49,10 @@ def _sources(args: argparse.Namespace):
                           shard_index=args.shard_index, base_url=args.cc_base_url)
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, recipe: str | None = None):
     from waon_hf.config import BuildConfig
 
-    config = BuildConfig.from_file(args.config)
+    config = BuildConfig.from_recipe(recipe, args.config) if recipe else BuildConfig.from_file(args.config)
     if args.name:
         config.extract["dataset_name"] = args.name
     if args.langid:
@@ -81,6 +81,8 @@ def _build_args(p: argparse.ArgumentParser) -> None:
 
     _input_args(p)
     add_build_relaion_args(p)
+    p.add_argument("--recipe", help="a shipped recipe (waon, vila-jp, danqing: configs/recipes/NAME.yaml) or a recipe "
+                                    "file; --config overrides it key by key")
 
 
 @command("build", _build_args)
@@ -89,7 +91,7 @@ def run_build_command(args: argparse.Namespace) -> int:
     from waon_hf.build import STAGES_DIR, run_build
     from waon_hf.cli.relaion import relaion_build_sources
 
-    config = _config(args)
+    config = _config(args, recipe=args.recipe)
     folder, url = output_folder(args)
     sources = relaion_build_sources(args, config) or _sources(args)
     with executor_from_args(args) as executor:  # one Ray connection for every stage

@@ -88,8 +88,9 @@ class SemanticDedup(GlobalStep):
     index: str = "auto"
     flat_max_rows: int = 200_000
     nlist: int | None = None  # IVF cells; None: about 4 * sqrt(rows)
-    nprobe: int = 16
-    train_size: int = 100_000
+    nprobe: int = 8
+    train_size: int | None = None  # None: 40 rows per cell (k-means needs about 39)
+    train_iterations: int = 10
     parts: int = 1
     query_batch: int = 16_384
     threads: int = 2
@@ -99,10 +100,14 @@ class SemanticDedup(GlobalStep):
             raise ValueError(f"max_distance must be in (0, 1) (cosine distance), got {self.max_distance!r}")
         if self.index not in INDEX_KINDS:
             raise ValueError(f"index must be one of {INDEX_KINDS}, got {self.index!r}")
-        for name in ("nprobe", "train_size", "parts", "query_batch", "threads", "flat_max_rows"):
+        for name in ("nprobe", "train_iterations", "parts", "query_batch", "threads", "flat_max_rows"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("nlist", "train_size"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or null, got {value!r}")
 
     # -- the search ---------------------------------------------------------------------------------
     def _dim(self, shard_paths: list[Path]) -> int:
@@ -124,16 +129,20 @@ class SemanticDedup(GlobalStep):
 
         if kind == "flat":
             return faiss.IndexFlatIP(dim)
+        # 4 sqrt(n) cells balances the two costs of a query at nprobe ~ 8-16: nlist centroid
+        # comparisons and nprobe * n / nlist list entries.
         nlist = self.nlist or max(1, min(int(4 * np.sqrt(n_valid)), n_valid // 39 or 1))
+        train_size = self.train_size or 40 * nlist
         train, have = [], 0
         for vectors, _ in self._iter_valid(shard_paths, offsets, dim):  # the first rows, deterministic
-            train.append(vectors[: self.train_size - have])
+            train.append(vectors[: train_size - have])
             have += len(train[-1])
-            if have >= self.train_size:
+            if have >= train_size:
                 break
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = 1234
+        index.cp.niter = self.train_iterations
         index.train(np.concatenate(train))
         index.nprobe = min(self.nprobe, nlist)
         logger.info("semantic_dedup: IVF with %d cells (trained on %d rows), nprobe %d", nlist, have, index.nprobe)
@@ -154,8 +163,9 @@ class SemanticDedup(GlobalStep):
         kind = self.index if self.index != "auto" else ("flat" if n_valid <= self.flat_max_rows else "ivf")
         bounds = np.linspace(0, n_valid, self.parts + 1).astype(np.int64)  # contiguous parts of valid rows
         a_parts, b_parts = [], []
+        template = self._make_index(kind, dim, n_valid, shard_paths, offsets)  # trained once, shared by parts
         for p in range(self.parts):
-            index = self._make_index(kind, dim, n_valid, shard_paths, offsets)
+            index = faiss.clone_index(template)
             part_ids, seen = [], 0
             for vectors, ids in self._iter_valid(shard_paths, offsets, dim):
                 lo, hi = max(bounds[p] - seen, 0), min(bounds[p + 1] - seen, len(ids))
