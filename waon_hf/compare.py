@@ -83,10 +83,14 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def funnel_table(summaries: list[DatasetSummary]) -> list[str]:
     labels: list[str] = []
-    for s in summaries:
+    for s in summaries:  # a step only one dataset has goes right after that dataset's previous step
+        at = 0
         for label, _ in s.funnel:
-            if label not in labels:
-                labels.append(label)
+            if label in labels:
+                at = labels.index(label) + 1
+            else:
+                labels.insert(at, label)
+                at += 1
     counts = [dict(s.funnel) for s in summaries]
     rows = [[label, *(f"{c[label]:,}" if label in c else "-" for c in counts)] for label in labels]
     return _table(["step", *(s.name for s in summaries)], rows)
