@@ -89,8 +89,8 @@ class SemanticDedup(GlobalStep):
     flat_max_rows: int = 200_000
     nlist: int | None = None  # IVF cells; None: about 4 * sqrt(rows)
     nprobe: int = 8
-    train_size: int | None = None  # None: 40 rows per cell (k-means needs about 39)
-    train_iterations: int = 10
+    train_size: int | None = None  # None: 16 rows per cell (coarse cells are enough to find near copies)
+    train_iterations: int = 5
     parts: int = 1
     query_batch: int = 16_384
     threads: int = 2
@@ -124,15 +124,15 @@ class SemanticDedup(GlobalStep):
             if len(rows):
                 yield normalized(vectors), rows + offsets[s]
 
-    def _make_index(self, kind: str, dim: int, n_valid: int, shard_paths, offsets):
+    def _make_index(self, kind: str, dim: int, n_rows: int, shard_paths, offsets):
         import faiss
 
         if kind == "flat":
             return faiss.IndexFlatIP(dim)
         # 4 sqrt(n) cells balances the two costs of a query at nprobe ~ 8-16: nlist centroid
         # comparisons and nprobe * n / nlist list entries.
-        nlist = self.nlist or max(1, min(int(4 * np.sqrt(n_valid)), n_valid // 39 or 1))
-        train_size = self.train_size or 40 * nlist
+        nlist = self.nlist or max(1, min(int(4 * np.sqrt(n_rows)), n_rows // 16 or 1))
+        train_size = self.train_size or 16 * nlist
         train, have = [], 0
         for vectors, _ in self._iter_valid(shard_paths, offsets, dim):  # the first rows, deterministic
             train.append(vectors[: train_size - have])
@@ -143,6 +143,7 @@ class SemanticDedup(GlobalStep):
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = 1234
         index.cp.niter = self.train_iterations
+        index.cp.min_points_per_centroid = 1  # 16 per cell on purpose (faiss warns below 39)
         index.train(np.concatenate(train))
         index.nprobe = min(self.nprobe, nlist)
         logger.info("semantic_dedup: IVF with %d cells (trained on %d rows), nprobe %d", nlist, have, index.nprobe)
@@ -159,22 +160,22 @@ class SemanticDedup(GlobalStep):
         empty = np.zeros(0, dtype=np.int64)
         if not dim:
             return empty, empty, offsets, {"no_embedding": int(offsets[-1]), "index": "none"}
-        n_valid = sum(len(rows) for _, rows in self._iter_valid(shard_paths, offsets, dim))
-        kind = self.index if self.index != "auto" else ("flat" if n_valid <= self.flat_max_rows else "ivf")
-        bounds = np.linspace(0, n_valid, self.parts + 1).astype(np.int64)  # contiguous parts of valid rows
-        a_parts, b_parts = [], []
-        template = self._make_index(kind, dim, n_valid, shard_paths, offsets)  # trained once, shared by parts
+        n = int(offsets[-1])  # rows, valid or not: sizes the index and the parts without a counting pass
+        kind = self.index if self.index != "auto" else ("flat" if n <= self.flat_max_rows else "ivf")
+        bounds = np.linspace(0, n, self.parts + 1).astype(np.int64)  # contiguous parts of the rows
+        a_parts, b_parts, n_valid = [], [], 0
+        template = self._make_index(kind, dim, n, shard_paths, offsets)  # trained once, shared by the parts
         for p in range(self.parts):
             index = faiss.clone_index(template)
-            part_ids, seen = [], 0
+            part_ids = []
             for vectors, ids in self._iter_valid(shard_paths, offsets, dim):
-                lo, hi = max(bounds[p] - seen, 0), min(bounds[p + 1] - seen, len(ids))
-                if lo < hi:
-                    index.add(vectors[lo:hi])
-                    part_ids.append(ids[lo:hi])
-                seen += len(ids)
+                inside = (ids >= bounds[p]) & (ids < bounds[p + 1])
+                if inside.any():
+                    index.add(vectors[inside])
+                    part_ids.append(ids[inside])
             db_ids = np.concatenate(part_ids) if part_ids else empty
             for vectors, ids in self._iter_valid(shard_paths, offsets, dim):
+                n_valid += len(ids) if p == 0 else 0
                 for start in range(0, len(ids), self.query_batch):
                     a, b = range_pairs(index, vectors[start:start + self.query_batch],
                                        ids[start:start + self.query_batch], db_ids, 1.0 - self.max_distance)
