@@ -8,8 +8,8 @@
 * :class:`ScoreQuantile` (``score_quantile``): each score column divided by its median over the
   whole stage, the normalised scores averaged, and the lowest ``drop_fraction`` of rows dropped
   (VILA-jp: two models, bottom 30%). Median and cut are exact (DuckDB ``median`` over all rows and a
-  full ordering), not sketched: no error bound to state. Ties are broken by input order (the later
-  row of equal score is kept), so the result depends on the rows only.
+  full ordering), not sketched: no error bound to state. Ties are broken by input order (of rows
+  with equal scores the earlier is kept), so the result depends on the rows only.
 
 Every row is keyed ``(shard << 32) | row`` as in :class:`~waon_hf.steps.dedup.ExactDedup`, so
 "first" means first in input order whatever the number of workers.
