@@ -92,8 +92,10 @@ def run_one(args) -> None:
                 true_links.add((min(i, j), max(i, j)))
     found = set(zip(a.tolist(), b.tolist(), strict=True))
     link_recall = len(true_links & found) / len(true_links) if true_links else 1.0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak = usage.ru_maxrss / 1024
     print(json.dumps({"n": n, "index": meta["index"], "nprobe": args.nprobe, "search_s": round(t_search, 1),
+                      "cpu_s_with_check": round(usage.ru_utime + usage.ru_stime, 1),
                       "total_s": round(elapsed, 1), "peak_rss_mb": round(peak), "pairs": int(len(a)),
                       "kept": int((roots == np.arange(n)).sum()), "planted_recall": round(planted_recall, 4),
                       "sample_links": len(true_links), "sample_link_recall": round(link_recall, 4)}))
