@@ -22,7 +22,7 @@ def test_one_pass_gives_the_pairs_only_pairs_and_the_documents_only_documents(tm
     run_sharded(sources, tmp_path / "docs-only", documents)
 
     docs_dir = tmp_path / "docs"
-    check_manifest(ShardLayout(docs_dir), sources)
+    check_manifest(ShardLayout(docs_dir), sources, documents)
     job = PairsAndDocumentsJob.from_extract_job(ExtractJob(), documents, str(docs_dir))
     run_sharded(sources, tmp_path / "pairs", job)
     assert all(ShardLayout(docs_dir).is_done(i) for i in range(len(sources)))

@@ -171,3 +171,29 @@ def test_later_stage_slices_with_image_columns_get_the_image_dedup_too(slices, t
     # steps the slices did not run keep their plain names; exact_dedup ran there too, so it is @merge
     assert stats["sha256_dedup.dropped_duplicate_sha256"] > 0 and stats["exact_dedup@merge.kept"] > len(expected)
     assert stats["phash_dedup.kept"] == len(expected)
+
+
+@dataclasses.dataclass
+class FakeEmbedding(MapStep):
+    """Stands in for the embedding step: one-hot by caption length mod 7, so rows of every slice
+    fall into 7 semantic clusters (cosine 1 inside, 0 across)."""
+
+    name = "fake_embedding"
+    columns: tuple[str, ...] = ("caption",)
+
+    def process_batch(self, batch):
+        return {"embedding": [[1.0 if k == len(c) % 7 else 0.0 for k in range(8)] for c in batch["caption"]]}
+
+
+def test_later_stage_slices_with_embeddings_get_the_semantic_dedup_across_slices(slices, tmp_path, read_rows):
+    staged = []
+    for i, s in enumerate(slices):
+        out = tmp_path / f"stage-{i}"
+        run_stage(s, out, StageJob(steps=[FakeEmbedding()], stage="embed"))
+        staged.append(out)
+    stats = merge_slices(staged, tmp_path / "merged")
+    concatenated = [r for s in staged for r in read_rows(s)]
+    deduped = first_occurrence(concatenated, ("url", "caption"))
+    expected = first_occurrence([{**r, "cluster": len(r["caption"]) % 7} for r in deduped], ("cluster",))
+    assert [r["url"] for r in read_rows(tmp_path / "merged")] == [r["url"] for r in expected]
+    assert stats["semantic_dedup.kept"] == len(expected) <= 7 < stats["semantic_dedup.in"]

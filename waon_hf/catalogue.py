@@ -16,6 +16,11 @@ dedup_images   [``sha256``, ``phash`` when the input lacks them] / ``sha256_dedu
 score          ``nsfw_score``, ``nsfw_filter`` (``nsfw:``), ``siglip_score``, ``similarity_band``
                (``siglip:``)
 =============  ==============================================================================
+
+Recipes add steps to a stage: ``image_quality:``, ``image_dedup:``, ``nsfw:`` and ``siglip:`` may hold
+``steps:`` (per-shard, run after the stage's own) and ``global_steps:`` (run after its own global
+steps), e.g. ``image_dedup: {global_steps: [phash_caption_dedup]}``; parsed by
+:func:`waon_hf.config.stage_extra_steps`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from waon_hf.config import BuildConfig, ConfigError, dataclass_from
+from waon_hf.config import BuildConfig, ConfigError, dataclass_from, stage_extra_steps
 from waon_hf.jobs.stage import StageJob
 
 logger = logging.getLogger(__name__)
@@ -77,9 +82,11 @@ def filter_images_job(config: BuildConfig, *, name: str, note: str = "", keep_fa
     from waon_hf.steps.image_dedup import ImageSha256, PHashStep
     from waon_hf.steps.image_filters import ImageQuality, KeepDownloaded
 
-    quality = dataclass_from(ImageQuality, config.image_quality, "image_quality")
-    steps = ([] if keep_failed else [KeepDownloaded()]) + [quality, ImageSha256(), PHashStep()]
-    return StageJob(steps=steps, stage="filter_images", dataset_name=name, card_note=note, batch_size=500)
+    options, extra, extra_global = stage_extra_steps(config.image_quality, "image_quality")
+    quality = dataclass_from(ImageQuality, options, "image_quality")
+    steps = ([] if keep_failed else [KeepDownloaded()]) + [quality, ImageSha256(), PHashStep(), *extra]
+    return StageJob(steps=steps, global_steps=extra_global, stage="filter_images", dataset_name=name,
+                    card_note=note, batch_size=500)
 
 
 IMAGE_DEDUP_KEYS = ("max_distance", "against", "report")
@@ -94,7 +101,8 @@ def dedup_images_job(config: BuildConfig, *, name: str, note: str = "", report_d
     """
     from waon_hf.steps.image_dedup import Decontaminate, ExactImageDedup, ImageSha256, NearDupImages, PHashStep
 
-    options, unknown = _split(config.image_dedup, IMAGE_DEDUP_KEYS)
+    section, extra, extra_global = stage_extra_steps(config.image_dedup, "image_dedup")
+    options, unknown = _split(section, IMAGE_DEDUP_KEYS)
     if unknown:
         raise ConfigError(f"image_dedup: unknown option(s) {sorted(unknown)}; options: {', '.join(IMAGE_DEDUP_KEYS)}")
     near = dataclass_from(NearDupImages, {k: v for k, v in options.items() if k == "max_distance"}, "image_dedup")
@@ -109,6 +117,8 @@ def dedup_images_job(config: BuildConfig, *, name: str, note: str = "", report_d
             steps.append(ImageSha256())
         if "phash" not in input_columns:
             steps.append(PHashStep())
+    steps += extra
+    global_steps += extra_global
     return StageJob(steps=steps, global_steps=global_steps, stage="dedup_images", dataset_name=name,
                     card_note=note, batch_size=500)
 
@@ -122,13 +132,20 @@ def score_job(config: BuildConfig, *, name: str, note: str = "") -> StageJob:
     from waon_hf.steps.nsfw import NsfwFilter, NsfwScore
     from waon_hf.steps.scoring import SiglipScore, SimilarityBand
 
-    nsfw_filter, nsfw = _split(config.nsfw, NSFW_FILTER_KEYS)
-    band, siglip = _split(config.siglip, SIMILARITY_BAND_KEYS)
+    nsfw_section, nsfw_extra, nsfw_global = stage_extra_steps(config.nsfw, "nsfw")
+    siglip_section, siglip_extra, siglip_global = stage_extra_steps(config.siglip, "siglip")
+    nsfw_filter, nsfw = _split(nsfw_section, NSFW_FILTER_KEYS)
+    band, siglip = _split(siglip_section, SIMILARITY_BAND_KEYS)
+    scorer = dataclass_from(SiglipScore, siglip, "siglip")
+    for step in [*nsfw_extra, *siglip_extra]:  # model: null in an added encoder step means siglip's model
+        if isinstance(step, SiglipScore) and step.model is None:
+            step.model, step.revision = scorer.model, scorer.revision
     nsfw_score = dataclass_from(NsfwScore, nsfw, "nsfw")
     nsfw_score.check_labels()  # a classifier whose labels give no punsafe fails here, not in every shard
-    steps = [nsfw_score, dataclass_from(NsfwFilter, nsfw_filter, "nsfw"),
-             dataclass_from(SiglipScore, siglip, "siglip"), dataclass_from(SimilarityBand, band, "siglip")]
-    return StageJob(steps=steps, stage="score", dataset_name=name, card_note=note, batch_size=256)
+    steps = [nsfw_score, dataclass_from(NsfwFilter, nsfw_filter, "nsfw"), *nsfw_extra,
+             scorer, dataclass_from(SimilarityBand, band, "siglip"), *siglip_extra]
+    return StageJob(steps=steps, global_steps=[*nsfw_global, *siglip_global], stage="score", dataset_name=name,
+                    card_note=note, batch_size=256)
 
 
 def validate(config: BuildConfig, report_dir: str | Path = ".") -> None:

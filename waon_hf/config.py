@@ -32,16 +32,18 @@ from typing import Any
 import yaml
 
 from waon_hf.jobs.extract import ExtractJob
-from waon_hf.steps import text_filters  # noqa: F401  (registers the caption steps)
+from waon_hf.steps import recipe_text, text_filters  # noqa: F401  (registers the caption steps)
 from waon_hf.steps.base import STEP_REGISTRY, build_step
 from waon_hf.steps.dedup import ExactDedup
 from waon_hf.steps.extract import ExtractConfig
+from waon_hf.steps.global_steps import build_global_step
 from waon_hf.text.langid import DETECTORS
 
 RELAION_MODES = ("ja", "translate")
 # relaion: keys besides TranslationConfig's fields (those configure the translation itself)
 RELAION_KEYS = ("mode", "language", "limit", "chunk_rows", "quality", "prompt_file", "strict_prompt_file")
-EXTRACT_KEYS = ("extract", "max_payload_bytes", "steps", "dedup", "dataset_name", "card_note")
+EXTRACT_KEYS = ("extract", "max_payload_bytes", "steps", "dedup", "global_steps", "dataset_name", "card_note",
+                "recipe")
 STAGE_SECTIONS = ("download", "image_quality", "image_dedup", "nsfw", "siglip", "relaion")
 
 
@@ -141,26 +143,27 @@ def dataclass_from(cls, values: dict[str, Any] | None, where: str):
         raise ConfigError(f"{where}: {e}") from e
 
 
-def parse_steps(entries: Any) -> list:
+def parse_steps(entries: Any, where: str = "steps", build=build_step) -> list:
     """``steps:`` (a list of ``name`` or ``{name: {options}}``) -> per-shard steps, in order."""
     if not isinstance(entries, list):
-        raise ConfigError(f"steps: expected a list of steps (each `- name: {{options}}`), got {type(entries).__name__}")
+        raise ConfigError(f"{where}: expected a list of steps (each `- name: {{options}}`), "
+                          f"got {type(entries).__name__}")
     steps = []
     for entry in entries:
         if isinstance(entry, str):
             entry = {entry: {}}
         if not isinstance(entry, dict) or len(entry) != 1:
-            raise ConfigError(f"steps: each entry is 'name' or {{name: {{options}}}}, got {entry!r}")
+            raise ConfigError(f"{where}: each entry is 'name' or {{name: {{options}}}}, got {entry!r}")
         (name, options), = entry.items()
         if options is not None and not isinstance(options, dict):
-            raise ConfigError(f"steps: options of {name!r} must be a mapping, got {options!r}")
+            raise ConfigError(f"{where}: options of {name!r} must be a mapping, got {options!r}")
         options = {k: tuple(v) if isinstance(v, list) else v for k, v in (options or {}).items()}
         if name in STEP_REGISTRY:
             check_options(STEP_REGISTRY[name], options, f"steps: {name}")
         try:
-            steps.append(build_step(name, **options))
+            steps.append(build(name, **options))
         except (TypeError, ValueError) as e:
-            raise ConfigError(f"steps: {e}") from e
+            raise ConfigError(f"{where}: {e}") from e
     return steps
 
 
@@ -173,6 +176,25 @@ def check_extract(extract: ExtractConfig) -> None:
         raise ConfigError(f"extract: langid_chars must be >= 1, got {extract.langid_chars}")
     if extract.min_img_side < 0:
         raise ConfigError(f"extract: min_img_side must be >= 0, got {extract.min_img_side}")
+
+
+def parse_global_steps(entries: Any, where: str = "global_steps") -> list:
+    """``global_steps:`` (same shape as ``steps:``) -> global steps, in order."""
+    from waon_hf.steps import global_filters, semantic_dedup  # noqa: F401  (registers the recipes' global steps)
+
+    return parse_steps(entries, where, build_global_step)
+
+
+def stage_extra_steps(section: dict[str, Any], where: str) -> tuple[dict[str, Any], list, list]:
+    """A stage section's own options, and its ``steps:`` / ``global_steps:`` lists parsed (run after the
+    stage's built-in steps)."""
+    from waon_hf.steps import embedding, image_dedup, image_filters  # noqa: F401  (register the image steps)
+
+    options = {k: v for k, v in section.items() if k not in ("steps", "global_steps")}
+    steps = parse_steps(section["steps"], f"{where}.steps") if "steps" in section else []
+    global_steps = (parse_global_steps(section["global_steps"], f"{where}.global_steps")
+                    if "global_steps" in section else [])
+    return options, steps, global_steps
 
 
 def job_from_dict(config: dict[str, Any]) -> ExtractJob:
@@ -190,16 +212,19 @@ def _extract_job(config: dict[str, Any]) -> ExtractJob:
     if "dedup" in config:
         job.dedup = dataclass_from(ExactDedup, config["dedup"], "dedup")
         job.global_steps = [job.dedup]
+    if "global_steps" in config:  # after the exact dedup (e.g. caption_frequency over the whole crawl)
+        job.global_steps = [job.dedup, *parse_global_steps(config["global_steps"])]
     if "max_payload_bytes" in config:
         value = config["max_payload_bytes"]
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"max_payload_bytes: a positive number of bytes, got {value!r}")
         job.max_payload_bytes = value
-    for key in ("dataset_name", "card_note"):
+    for key in ("dataset_name", "card_note", "recipe"):
         if key in config:
             if not isinstance(config[key], str):
                 raise ConfigError(f"{key}: expected text, got {config[key]!r}")
-            setattr(job, key, config[key])
+            if key != "recipe":  # the recipe's name is read by the card (BuildConfig.recipe)
+                setattr(job, key, config[key])
     return job
 
 
@@ -275,8 +300,22 @@ class BuildConfig:
         dataclass_from(TranslationQuality, quality, "relaion: quality")
         dataclass_from(TranslationConfig, section, "relaion")
 
+
+    @classmethod
+    def from_recipe(cls, recipe: str, overrides: str | Path | None = None) -> BuildConfig:
+        """A shipped recipe (``configs/recipes/NAME.yaml``, or a path), with a config file's keys on top."""
+        return cls.from_dict(merge_configs(read_yaml(recipe_path(recipe)), read_yaml(overrides) if overrides else {}))
+
     def extract_job(self) -> ExtractJob:
-        return _extract_job(self.extract)
+        job = _extract_job(self.extract)
+        for step in job.steps:  # unknown_tokens with tokenizer: null counts under the scoring model's tokenizer
+            if isinstance(step, recipe_text.UnknownTokens) and step.tokenizer is None:
+                from waon_hf.steps.scoring import DEFAULT_MODEL
+
+                step.tokenizer = self.siglip.get("model") or DEFAULT_MODEL
+        if self.recipe:  # every stage's card names the recipe
+            job.card_note = f"Recipe: **{self.recipe}** (configs/recipes/{self.recipe}.yaml). {job.card_note}".strip()
+        return job
 
     @property
     def dataset_name(self) -> str:
@@ -284,7 +323,44 @@ class BuildConfig:
 
     @property
     def note(self) -> str:
+        """The card's note; names the recipe the config came from (``recipe:``), if any."""
         return self.extract_job().card_note
+
+    @property
+    def recipe(self) -> str | None:
+        """The recipe's name (``recipe:``, set by the shipped recipe files), or None."""
+        return self.extract.get("recipe")
+
+
+RECIPES_DIR = Path(__file__).resolve().parents[1] / "configs" / "recipes"
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def recipe_path(recipe: str) -> Path:
+    """``waon`` / ``vila-jp`` / ``danqing`` -> its file in ``configs/recipes/``; a path is taken as is."""
+    path = Path(recipe)
+    if path.suffix in (".yaml", ".yml") and path.exists():
+        return path
+    path = RECIPES_DIR / f"{recipe}.yaml"
+    if not path.exists():
+        raise ConfigError(f"unknown recipe {recipe!r}; recipes: {', '.join(recipe_names()) or 'none found'} "
+                          f"(in {RECIPES_DIR})")
+    return path
+
+
+def merge_configs(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``override`` on top of ``base``: a stage section is merged option by option, anything else replaced
+    (a ``steps:`` list is replaced whole, never spliced)."""
+    out = dict(base)
+    for key, value in override.items():
+        if key in STAGE_SECTIONS and isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
 
 
 def read_yaml(path: str | Path) -> dict[str, Any]:

@@ -13,7 +13,8 @@ without that record keep the order they are given in (first occurrence in slice 
 
 Slices of later stages (`waon build` or an image stage): rows are taken from each slice's
 ``data/`` and deduplicated again across slices by whichever of these columns they have: exact URL
-and caption (``url``, ``caption``), exact image (``sha256``) and near-duplicate image (``phash``).
+and caption (``url``, ``caption``), exact image (``sha256``), near-duplicate image (``phash``) and
+semantic clusters of image embeddings (``embedding``, with the slices' ``semantic_dedup`` settings).
 The funnel is the sum of the slices' funnels plus the merge's own rows (``exact_dedup@merge``...).
 No two rows of the result share a URL, caption or sha256, but it is not guaranteed to be row for
 row that of one big run: the slices already dropped their own duplicates, so which copy survives
@@ -123,6 +124,8 @@ def _merge_later_stage_slices(folders: list[Path], pipelines: list[dict], output
         global_steps.append(ExactImageDedup())
     if "phash" in columns:
         global_steps.append(NearDupImages() if max_distance is None else NearDupImages(max_distance=max_distance))
+    if "embedding" in columns:  # semantic clusters across slices (DanQing: after merging its batches)
+        global_steps.append(_semantic_dedup(pipelines[0]))
     if not global_steps:
         raise ValueError(f"slices have none of the columns the merge deduplicates by (url, caption, sha256, phash): "
                          f"{sorted(columns)}")
@@ -133,6 +136,16 @@ def _merge_later_stage_slices(folders: list[Path], pipelines: list[dict], output
                    card_note=previous.get("note", ""))
     return run_sharded([SourceFile(str(p), "") for p in files], output, job, executor=executor, overwrite=overwrite,
                        previous_stats=previous_stats, previous_pipeline=previous)
+
+
+def _semantic_dedup(pipeline: dict):
+    """The slices' own ``semantic_dedup`` settings (from pipeline.json), else its defaults."""
+    from waon_hf.steps.semantic_dedup import SemanticDedup
+
+    configs = [g.get("config", {}) for st in pipeline["stages"] for g in st.get("global_steps", [])
+               if g.get("name") == SemanticDedup.name]
+    known = {f.name for f in dataclasses.fields(SemanticDedup)}
+    return SemanticDedup(**{k: v for k, v in (configs[-1] if configs else {}).items() if k in known})
 
 
 def merge_slices(slices: list[str | os.PathLike], output: str | os.PathLike, *, executor=None, overwrite: bool = False,

@@ -58,10 +58,10 @@ def _sources(args: argparse.Namespace):
                           shard_index=args.shard_index, base_url=args.cc_base_url)
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, recipe: str | None = None):
     from waon_hf.config import BuildConfig
 
-    config = BuildConfig.from_file(args.config)
+    config = BuildConfig.from_recipe(recipe, args.config) if recipe else BuildConfig.from_file(args.config)
     if args.name:
         config.extract["dataset_name"] = args.name
     if args.langid:
@@ -95,6 +95,8 @@ def _build_args(p: argparse.ArgumentParser) -> None:
                    "available, else cpu; the choice is logged), cpu, cuda, cuda:N; an explicit value overrides "
                    "the config's nsfw:/siglip: device, auto fills only what the config leaves unset")
     add_build_relaion_args(p)
+    p.add_argument("--recipe", help="a shipped recipe (waon, vila-jp, danqing: configs/recipes/NAME.yaml) or a recipe "
+                                    "file; --config overrides it key by key")
 
 
 def apply_scoring_flags(args: argparse.Namespace, config) -> None:
@@ -116,7 +118,7 @@ def run_build_command(args: argparse.Namespace) -> int:
     from waon_hf.build import STAGES_DIR, run_build
     from waon_hf.cli.relaion import relaion_build_sources
 
-    config = _config(args)
+    config = _config(args, recipe=args.recipe)
     apply_scoring_flags(args, config)
     folder, url = output_folder(args)
     sources = relaion_build_sources(args, config) or _sources(args)

@@ -294,7 +294,7 @@ def run_documents(sources, output_dir: str | os.PathLike, recipe: DocumentRecipe
         docs_layout = ShardLayout(docs_dir)
         if overwrite and docs_layout.root.exists():
             docs_layout.wipe()
-        check_manifest(docs_layout, list(sources))  # the documents shards are written from the pairs pass
+        check_manifest(docs_layout, list(sources), documents)  # the documents shards come from the pairs pass
         both = PairsAndDocumentsJob.from_extract_job(pairs_job or ExtractJob(), documents, str(docs_dir))
         run_sharded(sources, pairs_output, both, workers=workers, overwrite=overwrite, executor=executor)
         overwrite_docs = False  # just written: the documents stage only finalizes

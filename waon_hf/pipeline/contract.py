@@ -41,7 +41,10 @@ class ShardContext:
 
 
 def step_summary(step: Step | GlobalStep) -> dict:
-    """A step's entry in ``pipeline.json``: its name and config (plain JSON values)."""
+    """A step's entry in ``pipeline.json``: its name and config (plain JSON values); a step that is not a
+    dataclass of its config (a wrapper) describes itself with a ``summary()`` method."""
+    if not dataclasses.is_dataclass(step):
+        return step.summary()
     config = {f.name: getattr(step, f.name) for f in dataclasses.fields(step)}
 
     def plain(v):

@@ -18,7 +18,8 @@ Input
 
 Reasons
     ``no_image`` (null: failed download), ``undecodable`` (PIL cannot read it), ``too_small``,
-    ``bad_aspect_ratio``, ``few_colors``, ``blurry``, ``low_entropy``.
+    ``bad_aspect_ratio``, ``few_colors``, ``flat_intensity`` (grey std below ``min_pixel_std``), ``blurry``,
+    ``low_entropy``.
 """
 
 from __future__ import annotations
@@ -84,6 +85,11 @@ def laplacian_variance(img: Image.Image) -> float:
         return 0.0
     lap = (grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:]) - 4.0 * grey[1:-1, 1:-1]
     return float(lap.var())
+
+
+def pixel_std(img: Image.Image) -> float:
+    """Standard deviation of the grey intensities (0-255): near 0 for a blank or single-colour image."""
+    return float(np.asarray(img.convert("L"), dtype=np.float32).std())
 
 
 def grey_entropy(img: Image.Image) -> float:
@@ -182,6 +188,12 @@ def _blur_check(min_variance: float):
     return check
 
 
+def _pixel_std_check(min_std: float):
+    def check(row: ImageRow) -> str | None:
+        return "flat_intensity" if pixel_std(row.rgb()) < min_std else None
+    return check
+
+
 def _entropy_check(min_entropy: float):
     def check(row: ImageRow) -> str | None:
         return "low_entropy" if grey_entropy(row.rgb()) < min_entropy else None
@@ -232,12 +244,13 @@ class DistinctColors(ImageFilter):
 class Blur(ImageFilter):
     """Drop images whose Laplacian variance is below ``min_variance``. Reason ``blurry``.
 
-    100 is the usual OpenCV rule of thumb; it is not calibrated on WAON images, so measure the
-    distribution on a sample before relying on it. Flat images (few colours) also score low.
+    Calibrated on 17 scikit-image photographs at the stored size (shorter side 256 px): sharp ones
+    measure >= 103, the same with a 2-px Gaussian blur <= 22 (BENCHMARKS.md), hence 50. Flat images
+    (few colours) also score low.
     """
 
     name = "blur"
-    min_variance: float = 100.0
+    min_variance: float = 50.0
 
     def checks(self):
         return [_blur_check(self.min_variance)]
@@ -247,7 +260,7 @@ class Blur(ImageFilter):
 @dataclasses.dataclass
 class Entropy(ImageFilter):
     """Drop images whose grey-level histogram entropy is below ``min_entropy`` bits (0-8). Reason
-    ``low_entropy``. The default is a heuristic (uniform fills and two-tone graphics score < 3)."""
+    ``low_entropy``. Photographs measure >= 4.35 (BENCHMARKS.md), a two-tone silhouette 1.6, hence 3."""
 
     name = "entropy"
     min_entropy: float = 3.0
@@ -273,6 +286,7 @@ class ImageQuality(ImageFilter):
     colors_size: int = 64
     min_laplacian_variance: float | None = None
     min_entropy: float | None = None
+    min_pixel_std: float | None = None  # DanQing: 2
 
     def checks(self):
         checks = []
@@ -284,6 +298,8 @@ class ImageQuality(ImageFilter):
             checks.append(_aspect_check(lo, hi))
         if self.min_colors is not None:
             checks.append(_colors_check(self.min_colors, self.colors_size))
+        if self.min_pixel_std is not None:
+            checks.append(_pixel_std_check(self.min_pixel_std))
         if self.min_laplacian_variance is not None:
             checks.append(_blur_check(self.min_laplacian_variance))
         if self.min_entropy is not None:
