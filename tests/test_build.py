@@ -43,6 +43,21 @@ def test_final_dataset_has_the_waon_columns(built):
     assert all(p < 0.1 for p in ds["punsafe"])
 
 
+def test_final_dataset_concatenates_with_waons_release_without_a_cast(built):
+    """WAON's published dtypes (speed/WAON's card: similarity, punsafe, width, height, original_* float64)."""
+    out, _, _ = built
+    ds = datasets.load_dataset(str(out), split="train")
+    waon_columns = ["url", "caption", "similarity", "page_title", "page_url", "punsafe", "width", "height",
+                    "original_width", "original_height", "sha256", "phash"]
+    ours = ds.select_columns(waon_columns)
+    features = datasets.Features({c: datasets.Value("float64") if c in {"similarity", "punsafe", "width", "height",
+                                                                          "original_width", "original_height"}
+                                  else datasets.Value("string") for c in waon_columns})
+    waon = datasets.Dataset.from_dict({c: [ours[0][c]] for c in waon_columns}, features=features)
+    both = datasets.concatenate_datasets([ours, waon])
+    assert len(both) == len(ours) + 1 and both.features == features
+
+
 def test_rerun_skips_finished_stages(built):
     out, stats, path = built
     markers = {p: p.stat().st_mtime_ns for p in (out / STAGES_DIR).glob("*/.waon/final.json")}

@@ -69,3 +69,17 @@ def test_job_from_dict_checks_every_section():
     with pytest.raises(ConfigError, match="unknown key"):
         job_from_dict({"dowload": {}})
     assert job_from_dict({"dataset_name": "x"}).dataset_name == "x"
+
+
+def test_the_waon_recipe_hashes_and_compares_with_waons_phash():
+    from waon_hf.config import BuildConfig as Config
+
+    config = Config.from_recipe("waon")
+    phash = [s for s in catalogue.filter_images_job(config, name="x").steps if s.name == "phash"][0]
+    near, *_ = [g for g in catalogue.dedup_images_job(config, name="x", report_dir=".").global_steps
+                if g.name == "phash_dedup"]
+    assert phash.algorithm == near.algorithm == "imagehash" and near.max_distance == 0
+    default = [s for s in catalogue.filter_images_job(BuildConfig(), name="x").steps if s.name == "phash"][0]
+    assert default.algorithm == "imagededup"
+    with pytest.raises(ConfigError, match="phash_algorithm"):
+        catalogue.validate(BuildConfig.from_dict({"image_dedup": {"phash_algorithm": "md5"}}))

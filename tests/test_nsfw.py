@@ -75,7 +75,7 @@ def test_opennsfw_on_a_dataset_then_filter(opennsfw):
         features=datasets.Features({"image": datasets.Image(), "id": datasets.Value("int32")}),
     )
     out = opennsfw.apply(ds, batch_size=2)
-    assert out.features["punsafe"] == datasets.Value("float32")
+    assert out.features["punsafe"] == datasets.Value("float64")  # WAON's dtype
     assert out.features["image"] == datasets.Image()  # decoding restored
     assert out["id"] == [0, 1, 2, 3]
     punsafe = out["punsafe"]

@@ -150,8 +150,8 @@ def test_apply_on_dataset_and_pickle(model_dir):
                                     "id": datasets.Value("int64")}))
     step = SiglipScore(model=model_dir, batch_size=4, with_probability=True)
     out = step.apply(ds, batch_size=3)
-    assert out.features["similarity"] == datasets.Value("float32")
-    assert out.features["similarity_prob"] == datasets.Value("float32")
+    assert out.features["similarity"] == datasets.Value("float64")  # WAON's dtype
+    assert out.features["similarity_prob"] == datasets.Value("float64")
     assert out.features["image"] == datasets.Image()  # decode restored
     assert out.column_names == ["image", "caption", "id", "similarity", "similarity_prob"]
     direct = step.process_batch(batch)["similarity"]

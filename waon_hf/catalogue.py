@@ -84,12 +84,24 @@ def filter_images_job(config: BuildConfig, *, name: str, note: str = "", keep_fa
 
     options, extra, extra_global = stage_extra_steps(config.image_quality, "image_quality")
     quality = dataclass_from(ImageQuality, options, "image_quality")
-    steps = ([] if keep_failed else [KeepDownloaded()]) + [quality, ImageSha256(), PHashStep(), *extra]
+    phash = PHashStep(algorithm=phash_algorithm(config))
+    steps = ([] if keep_failed else [KeepDownloaded()]) + [quality, ImageSha256(), phash, *extra]
     return StageJob(steps=steps, global_steps=extra_global, stage="filter_images", dataset_name=name,
                     card_note=note, batch_size=500)
 
 
-IMAGE_DEDUP_KEYS = ("max_distance", "against", "report")
+IMAGE_DEDUP_KEYS = ("max_distance", "against", "report", "phash_algorithm")
+
+
+def phash_algorithm(config: BuildConfig) -> str:
+    """``image_dedup: {phash_algorithm: imagededup | imagehash}``: one algorithm for every pHash of a build
+    (the filter stage computes them, the dedup stage compares them); imagehash's is WAON's column."""
+    from waon_hf.steps.image_dedup import DEFAULT_PHASH_ALGORITHM, PHASH_ALGORITHMS
+
+    name = config.image_dedup.get("phash_algorithm", DEFAULT_PHASH_ALGORITHM)
+    if name not in PHASH_ALGORITHMS:
+        raise ConfigError(f"image_dedup: phash_algorithm must be one of {', '.join(PHASH_ALGORITHMS)}, got {name!r}")
+    return name
 
 
 def dedup_images_job(config: BuildConfig, *, name: str, note: str = "", report_dir: str | Path,
@@ -105,18 +117,21 @@ def dedup_images_job(config: BuildConfig, *, name: str, note: str = "", report_d
     options, unknown = _split(section, IMAGE_DEDUP_KEYS)
     if unknown:
         raise ConfigError(f"image_dedup: unknown option(s) {sorted(unknown)}; options: {', '.join(IMAGE_DEDUP_KEYS)}")
-    near = dataclass_from(NearDupImages, {k: v for k, v in options.items() if k == "max_distance"}, "image_dedup")
+    algorithm = phash_algorithm(config)
+    near = dataclass_from(NearDupImages, {**{k: v for k, v in options.items() if k == "max_distance"},
+                                          "algorithm": algorithm}, "image_dedup")
     global_steps: list = [ExactImageDedup(), near]
     against = tuple(options.get("against") or ())
     if against:
         report = options.get("report") or str(Path(report_dir) / "decontamination.json")
-        global_steps.append(Decontaminate(against=against, max_distance=near.max_distance, report=report))
+        global_steps.append(Decontaminate(against=against, max_distance=near.max_distance, report=report,
+                                          algorithm=algorithm))
     steps = []
     if input_columns is not None:
         if "sha256" not in input_columns:
             steps.append(ImageSha256())
         if "phash" not in input_columns:
-            steps.append(PHashStep())
+            steps.append(PHashStep(algorithm=algorithm))
     steps += extra
     global_steps += extra_global
     return StageJob(steps=steps, global_steps=global_steps, stage="dedup_images", dataset_name=name,

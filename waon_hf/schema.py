@@ -31,7 +31,7 @@ STAGE_COLUMNS: dict[str, str] = {
     "original_width": "width of the image as served",
     "original_height": "height of the image as served",
     "sha256": "SHA-256 of the stored image bytes",
-    "phash": "64-bit perceptual hash (imagededup PHash), 16 hex characters",
+    "phash": "64-bit perceptual hash, 16 hex characters (imagededup PHash, or imagehash.phash: see pipeline.json)",
     "punsafe": "probability that the image is unsafe (NSFW classifier)",
     "similarity": "cosine similarity of image and caption embeddings (SigLIP2)",
 }

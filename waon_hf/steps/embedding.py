@@ -91,7 +91,7 @@ class ExtraSiglipScore(SiglipScore):
         return [self.output_column]
 
     def output_features(self) -> dict[str, Any]:
-        return {self.output_column: datasets.Value("float32")}
+        return {self.output_column: datasets.Value("float64")}  # as SiglipScore's similarity
 
     def process_batch(self, batch: Batch) -> Batch:
         return {**batch, self.output_column: self.score_batch(batch)["similarity"]}

@@ -297,7 +297,7 @@ class NsfwScore(ImageColumnStep, MapStep):
         return self.image_column
 
     def output_features(self) -> dict[str, Any]:
-        return {"punsafe": datasets.Value("float32")}
+        return {"punsafe": datasets.Value("float64")}  # WAON's published dtype
 
     def output_columns(self) -> list[str]:
         return ["punsafe"]

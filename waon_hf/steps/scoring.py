@@ -118,7 +118,8 @@ class SiglipScore(MapStep):
         return ["similarity", "similarity_prob"] if self.with_probability else ["similarity"]
 
     def output_features(self) -> dict[str, Any]:
-        return {c: datasets.Value("float32") for c in self.output_columns()}
+        # float64 as in WAON's release (computed in float32), so our rows and WAON's concatenate
+        return {c: datasets.Value("float64") for c in self.output_columns()}
 
     # -- the model, once per process ---------------------------------------------------------------
     def encoder(self, rank: int | None = None):

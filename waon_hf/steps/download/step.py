@@ -43,7 +43,7 @@ class DownloadImages(MapStep):
 
     Columns in: ``column`` (default ``url``). Columns out (added; the input columns are kept):
     ``image`` (``datasets.Image``, embedded re-encoded bytes), ``status``, ``error`` (strings),
-    ``width``, ``height``, ``original_width``, ``original_height`` (int32) and ``sha256`` (hex
+    ``width``, ``height``, ``original_width``, ``original_height`` (float64, WAON's dtype) and ``sha256`` (hex
     SHA-256 of the stored bytes); all but ``status``/``error`` are null on failure.
     """
 
@@ -112,9 +112,9 @@ class DownloadImages(MapStep):
     # -- configuration helpers ----------------------------------------------------------------
 
     def output_features(self) -> dict[str, Any]:
-        int32 = datasets.Value("int32")
+        size = datasets.Value("float64")  # WAON's published dtype, so our rows and WAON's concatenate
         return {"image": datasets.Image(), "status": datasets.Value("string"), "error": datasets.Value("string"),
-                "width": int32, "height": int32, "original_width": int32, "original_height": int32,
+                "width": size, "height": size, "original_width": size, "original_height": size,
                 "sha256": datasets.Value("string")}
 
     def image_options(self) -> ImageOptions:
