@@ -40,6 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
+from waon_hf.io import atomic_write
+
 logger = logging.getLogger(__name__)
 
 LAION_B32_URL = "https://raw.githubusercontent.com/LAION-AI/CLIP-based-NSFW-Detector/main/clip_autokeras_nsfw_b32.zip"
@@ -240,9 +242,8 @@ def fetch_head(source: str) -> Path:
             logger.info("downloading the LAION NSFW head from %s", source)
             with urllib.request.urlopen(source, timeout=60) as response:  # noqa: S310 (http/https only)
                 payload = response.read()
-            tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-            tmp.write_bytes(payload)
-            os.replace(tmp, target)
+            with atomic_write(target) as f:
+                f.write(payload)
         return target
     if source.startswith("hf://"):
         from huggingface_hub import hf_hub_download
