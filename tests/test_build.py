@@ -58,6 +58,16 @@ def test_final_dataset_concatenates_with_waons_release_without_a_cast(built):
     assert len(both) == len(ours) + 1 and both.features == features
 
 
+def test_every_stage_carries_the_builds_note(built):
+    """The sample's card_note ("built by `make demo` from the synthetic sample ...") reaches every stage."""
+    out, _, config_path = built
+    note = yaml.safe_load(Path(config_path).read_text())["card_note"]
+    folders = [out / STAGES_DIR / name for name in ("pairs", "images", "filtered", "dedup")] + [out]
+    for folder in folders:
+        assert json.loads((folder / "pipeline.json").read_text())["note"] == note, folder
+        assert "synthetic sample" in (folder / "README.md").read_text(), folder
+
+
 def test_rerun_skips_finished_stages(built):
     out, stats, path = built
     markers = {p: p.stat().st_mtime_ns for p in (out / STAGES_DIR).glob("*/.waon/final.json")}
