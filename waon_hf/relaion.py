@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from waon_hf.config import BuildConfig
 from waon_hf.jobs.relaion import RelaionReadJob
 from waon_hf.jobs.translate import TranslateJob
 from waon_hf.pipeline.runner import run_sharded
@@ -32,7 +33,6 @@ from waon_hf.translate import TranslationConfig, check_backend, read_prompt
 
 logger = logging.getLogger(__name__)
 
-RELAION_MODES = ("ja", "translate")
 
 
 def plan(inputs: str | Sequence[str], limit: int | None, language: str | None):
@@ -83,8 +83,6 @@ def run_translate(
                        settings=settings, redo=redo)
 
 
-_TRANSLATION_FIELDS = {f.name for f in dataclasses.fields(TranslationConfig)}
-_SECTION_KEYS = {"mode", "language", "limit", "chunk_rows", "quality", "prompt_file", "strict_prompt_file"}
 
 
 def run_relaion_pairs(inputs: Sequence[str], output: str | Path, section: dict[str, Any], *, name: str,
@@ -101,23 +99,13 @@ def run_relaion_pairs(inputs: Sequence[str], output: str | Path, section: dict[s
           prompt_file: prompt.txt  # optional; strict_prompt_file too
           quality: {max_ratio: 3.0}  # TranslationQuality options
     """
+    BuildConfig(relaion=dict(section)).check_relaion()  # the one validation of this section (keys, mode, ...)
     options = dict(section)
-    unknown = set(options) - _SECTION_KEYS - _TRANSLATION_FIELDS
-    if unknown:
-        raise ValueError(f"relaion: unknown option(s) {sorted(unknown)}; "
-                         f"options: {sorted(_SECTION_KEYS | _TRANSLATION_FIELDS)}")
     mode = options.pop("mode", "ja")
-    if mode not in RELAION_MODES:
-        raise ValueError(f"relaion: mode must be one of {RELAION_MODES}, got {mode!r}")
     limit = options.pop("limit", None)
     if mode == "ja":
-        rest = set(options) - {"language"}
-        if rest:
-            raise ValueError(f"relaion: option(s) {sorted(rest)} only apply to mode: translate")
         return run_relaion_ja(inputs, output, language=options.get("language", "ja"), limit=limit, workers=workers,
                               overwrite=overwrite, name=name, executor=executor, note=note, redo=redo)
-    if "model" not in options:
-        raise ValueError("relaion: mode translate needs a model (relaion: {model: <Hub id or folder>})")
     chunk_rows = int(options.pop("chunk_rows", 1024))
     quality = TranslationQuality(**(options.pop("quality", None) or {}))
     if "prompt_file" in options:

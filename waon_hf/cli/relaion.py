@@ -14,8 +14,8 @@ from waon_hf.cli.options import (
     print_summary,
 )
 from waon_hf.cli.registry import command
-from waon_hf.config import ConfigError
-from waon_hf.relaion import RELAION_MODES, run_relaion_ja, run_translate
+from waon_hf.config import RELAION_MODES, ConfigError
+from waon_hf.relaion import run_relaion_ja, run_translate
 from waon_hf.sources.commoncrawl import SourceFile
 from waon_hf.translate import BACKENDS, TranslationConfig, check_backend, read_prompt
 
