@@ -31,19 +31,23 @@ img2dataset==1.47.0``); ``--img2dataset-python`` points at another interpreter t
 
 ``--mix zipf`` is the crawl-like host mix instead: the hosts of the URLs follow a Zipf law
 (exponent ``--zipf``, default 1.0: the first host holds about 1/H(hosts) of the URLs), each host has
-its own latency drawn in ``--latency``, ``--throttled`` of the big hosts (ranks 2, 4, 6...) answer
+its own latency drawn in ``--latency``, the hosts of ``--throttled-ranks`` (1 = the biggest) answer
 429 at once to any request beyond 2 in flight, and one host (``--crawl-delay-rank``, default 20)
 sends ``Crawl-delay: 1`` in its robots.txt. The server reports, per run, the peak concurrency and 429
-count of each throttled host and the smallest gap between two requests to the Crawl-delay host.
-``--ours`` lists the settings of ours to run, as ``name:per_host[:per_host_max]`` (no
-``per_host_max``: a fixed cap).
+count of each throttled host and the smallest gap between two requests to the Crawl-delay host; the
+driver prints the URL plan's *polite floor* (the longest any one host keeps a downloader busy that
+keeps these rules: no such run can be shorter) and, for adaptive runs, how the busiest hosts' limits
+moved (``--plot``: as a PNG). ``--ours`` lists the settings of ours to run, as
+``name:per_host[:per_host_max][@concurrency]``: ``name:4`` a fixed cap of 4 per host, ``name:4:64``
+adaptive from 4 up to 64, ``name:default`` the step's own defaults (its concurrency too, unless
+``@N`` is given); the others run at ``--concurrency``.
 
 Usage::
 
     python benchmarks/bench_download.py --install-img2dataset   # once
     python benchmarks/bench_download.py [--n 2000] [--rounds 2] [--json out.json]
-    python benchmarks/bench_download.py --mix zipf --n 6000 --hosts 600 --latency 0.02 0.3 \
-        --ours fixed4:4 fixed64:64 adaptive:4:64
+    python benchmarks/bench_download.py --mix zipf --n 20000 --hosts 2000 --latency 0.02 0.3 \
+        --throttled-ranks 10 30 100 --crawl-delay-rank 100 --ours default:default fixed4:4 fixed64:64
 """
 
 from __future__ import annotations
@@ -120,11 +124,34 @@ def zipf_plan(n: int, hosts: int, n_unique: int, exponent: float, seed: int = 0)
     return plan
 
 
-def throttled_hosts(count: int) -> list[int]:
-    return [2 * k + 1 for k in range(count)]  # ranks 2, 4, 6...: big hosts
-
-
 THROTTLE_ABOVE = 2  # a throttled host serves this many requests at a time
+
+
+def host_latency(host: int, lat_min: float, lat_max: float) -> float:
+    """The zipf mix's latency of ``host`` (each URL: this x 0.9-1.1)."""
+    return lat_min + (zlib.crc32(str(host).encode()) / 2**32) * (lat_max - lat_min)
+
+
+def polite_floor(plan: list[tuple[int, str]], lat: tuple[float, float], throttled: set[int], crawl_delay_host: int,
+                 cap: int | None) -> tuple[float, int]:
+    """(seconds, host rank): the longest any one host keeps a downloader busy that respects its rules
+    (``cap`` in flight per host, or only what the host tolerates when None; 1 at a time with a 1 s gap
+    for the Crawl-delay host), with unlimited global slots and CPU: no run can be shorter."""
+    counts: dict[int, int] = {}
+    for host, _ in plan:
+        counts[host] = counts.get(host, 0) + 1
+    worst = (0.0, 0)
+    for host, n in counts.items():
+        latency = host_latency(host, *lat)
+        if host == crawl_delay_host:
+            seconds = n * (1.0 + latency)
+        else:
+            allowed = THROTTLE_ABOVE if host in throttled else float("inf")
+            if cap is not None:
+                allowed = min(allowed, cap)
+            seconds = 0.0 if allowed == float("inf") else n * latency / allowed
+        worst = max(worst, (seconds, host + 1))
+    return worst
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,12 +159,12 @@ THROTTLE_ABOVE = 2  # a throttled host serves this many requests at a time
 # --------------------------------------------------------------------------------------------
 
 def serve(folder: str, ports_file: str, hosts: int, lat_min: float, lat_max: float, max_requests: int,
-          mix: str = "even", n_throttled: int = 0, crawl_delay_rank: int = 0) -> None:
+          mix: str = "even", throttled_ranks: tuple[int, ...] = (), crawl_delay_rank: int = 0) -> None:
     import asyncio
 
     from aiohttp import web
 
-    throttled = set(throttled_hosts(n_throttled)) if mix == "zipf" else set()
+    throttled = {rank - 1 for rank in throttled_ranks} if mix == "zipf" else set()
     crawl_delay_host = crawl_delay_rank - 1  # -1: none
     port_host: dict[int, int] = {}
     inflight: dict[int, int] = {}
@@ -181,8 +208,8 @@ def serve(folder: str, ports_file: str, hosts: int, lat_min: float, lat_max: flo
             if host in throttled and inflight[host] > THROTTLE_ABOVE:
                 report["http_429"][key] = report["http_429"].get(key, 0) + 1
                 return web.Response(status=429, text="slow down")
-            base = lat_min + (zlib.crc32(str(host).encode()) / 2**32) * (lat_max - lat_min)  # the host's latency
-            await asyncio.sleep(base * (0.9 + 0.2 * (zlib.crc32(path.encode()) / 2**32)))
+            jitter = 0.9 + 0.2 * (zlib.crc32(path.encode()) / 2**32)
+            await asyncio.sleep(host_latency(host, lat_min, lat_max) * jitter)
             return respond(path)
         finally:
             inflight[host] -= 1
@@ -216,19 +243,37 @@ def serve(folder: str, ports_file: str, hosts: int, lat_min: float, lat_max: flo
 # The two downloaders (each in its own subprocess)
 # --------------------------------------------------------------------------------------------
 
-def run_ours(urls_file: str, out_dir: str, concurrency: int, per_host: int, image_size: int,
-             per_host_max: int | None = None) -> dict:
+def run_ours(urls_file: str, out_dir: str, concurrency: int, per_host: str, image_size: int,
+             per_host_max: str = "") -> dict:
+    """``per_host`` "default": the step's own per-host settings; else ``per_host`` (and ``per_host_max``:
+    adaptive from ``per_host`` up to it; empty: a fixed cap)."""
     sys.path.insert(0, str(REPO))
     import datasets
 
     from waon_hf.stats import Stats
     from waon_hf.steps.download import DownloadImages, status_counts
+    from waon_hf.steps.download.hosts import HostState
 
     datasets.disable_progress_bars()
     urls = Path(urls_file).read_text().split()
-    step = DownloadImages(allow_private=True, concurrency=concurrency, per_host=per_host, image_size=image_size,
+    limits = ({} if per_host == "default" else {"per_host": int(per_host)} if not per_host_max
+              else {"per_host": None, "per_host_start": int(per_host), "per_host_max": int(per_host_max)})
+    if concurrency:  # 0: the step's default
+        limits["concurrency"] = concurrency
+    step = DownloadImages(allow_private=True, image_size=image_size,
                           resize_mode="keep_ratio", encode_quality=95, timeout_total=10, timeout_read=10, retries=0,
-                          per_host_max=per_host_max)
+                          **limits)
+    # The limits' history: (seconds since start, state id, limit) whenever a host's whole limit changes.
+    trace: list[tuple[float, int, int]] = []
+    observe = HostState.observe
+
+    def traced(self, *args, **kwargs):
+        before = int(self.limit)
+        observe(self, *args, **kwargs)
+        if int(self.limit) != before or not self.requests - 1:
+            trace.append((time.perf_counter() - t0, id(self), int(self.limit)))
+
+    HostState.observe = traced
     stats = Stats()
     t0 = time.perf_counter()
     ds = step.apply(datasets.Dataset.from_dict({"url": urls}), stats)
@@ -238,7 +283,13 @@ def run_ours(urls_file: str, out_dir: str, concurrency: int, per_host: int, imag
     for key, n in stats.stage("download_hosts").items():
         origin, counter = key.rsplit(".", 1)
         hosts.setdefault(origin.rsplit(":", 1)[1], {})[counter] = n  # by port
-    return {"wall_s": wall, "statuses": status_counts(ds), "hosts": hosts}
+    port_of = {id(state): origin.rsplit(":", 1)[1] for origin, state in step.host_states().items()}
+    history: dict[str, list] = {}
+    for t, sid, limit in trace:
+        if sid in port_of and port_of[sid] in hosts:  # the busiest hosts only
+            history.setdefault(port_of[sid], []).append((round(t, 3), limit))
+    settings = {"per_host": step.per_host, "per_host_max": step.adaptive_max(), "concurrency": step.concurrency}
+    return {"wall_s": wall, "statuses": status_counts(ds), "hosts": hosts, "limits": history, "settings": settings}
 
 
 def run_img2dataset(urls_file: str, out_dir: str, concurrency: int, image_size: int) -> dict:
@@ -267,8 +318,7 @@ def run_img2dataset(urls_file: str, out_dir: str, concurrency: int, image_size: 
 def child_main(argv: list[str]) -> None:
     which, urls_file, out_dir, concurrency, per_host, image_size, per_host_max = argv
     if which == "ours":
-        result = run_ours(urls_file, out_dir, int(concurrency), int(per_host), int(image_size),
-                          int(per_host_max) if per_host_max else None)
+        result = run_ours(urls_file, out_dir, int(concurrency), per_host, int(image_size), per_host_max)
     else:
         result = run_img2dataset(urls_file, out_dir, int(concurrency), int(image_size))
     print(RESULT_PREFIX + json.dumps(result), flush=True)
@@ -366,7 +416,7 @@ def server_report(port: int, ports: list[int]) -> dict:
     return report
 
 
-def print_politeness(summary: dict, n_throttled: int) -> None:
+def print_politeness(summary: dict, throttled_ranks: list[int]) -> None:
     print()
     print(f"| downloader | throttled hosts (rank): peak in flight / 429s (tolerated: {THROTTLE_ABOVE}) "
           "| Crawl-delay: 1 host: requests, min gap s | final limits of the 5 busiest hosts (rank: limit) |")
@@ -374,7 +424,7 @@ def print_politeness(summary: dict, n_throttled: int) -> None:
     for m, best in summary.items():
         server, ports = best["server"], best["server"]["ports"]
         throttled = ", ".join(f"{h + 1}: {server['peak'].get(str(h), 0)} / {server['http_429'].get(str(h), 0)}"
-                              for h in throttled_hosts(n_throttled))
+                              for h in (rank - 1 for rank in throttled_ranks))
         gap = server["crawl_delay_min_gap_s"]
         limits = "-"
         if best.get("hosts"):
@@ -382,6 +432,64 @@ def print_politeness(summary: dict, n_throttled: int) -> None:
             limits = ", ".join(f"{ports.index(int(port)) + 1}: {h.get('final_limit')}" for port, h in busiest)
         print(f"| {m} | {throttled} | {server['crawl_delay_requests']}, "
               f"{'-' if gap is None else f'{gap:.2f}'} | {limits} |")
+
+
+def print_floors(summary: dict, plan: list[tuple[int, str]], args) -> None:
+    """The polite floor of each of ours (no run that keeps the hosts' rules and its own cap can be shorter)."""
+    throttled = {rank - 1 for rank in args.throttled_ranks}
+    floor, rank = polite_floor(plan, tuple(args.latency), throttled, args.crawl_delay_rank - 1, None)
+    print(f"\nPolite floor of the URL plan (the host rules alone): {floor:.1f} s (host rank {rank})")
+    for m, best in summary.items():
+        settings = best.get("settings")
+        if settings and settings["per_host_max"] is None:
+            floor, rank = polite_floor(plan, tuple(args.latency), throttled, args.crawl_delay_rank - 1,
+                                       settings["per_host"])
+            print(f"  {m} (fixed {settings['per_host']} per host): {floor:.1f} s (host rank {rank})")
+
+
+def print_limits(summary: dict, plot: str | None) -> None:
+    """How the adaptive limits of the busiest hosts moved (text; and a PNG with ``plot``)."""
+    adaptive = {m: best for m, best in summary.items()
+                if best.get("settings") and best["settings"]["per_host_max"] is not None}
+    for m, best in adaptive.items():
+        ports = best["server"]["ports"]
+        busiest = sorted(best["hosts"].items(), key=lambda kv: -kv[1].get("requests", 0))[:6]
+        print(f"\n{m}: adaptive limits of the busiest hosts (rank: requests; limit at 1/5/15/60 s; max reached "
+              "at s; final)")
+        for port, counts in busiest:
+            history = best["limits"].get(port, [])
+            if not history:
+                continue
+
+            def at(t: float, history=history) -> int:
+                return next((limit for when, limit in reversed(history) if when <= t), history[0][1])
+
+            top = max(limit for _, limit in history)
+            reached = next(when for when, limit in history if limit == top)
+            print(f"  {ports.index(int(port)) + 1}: {counts.get('requests')}; {at(1)}/{at(5)}/{at(15)}/{at(60)}; "
+                  f"{top} at {reached:.1f}; {counts.get('final_limit')}")
+    if plot and adaptive:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        m, best = next(iter(adaptive.items()))
+        ports = best["server"]["ports"]
+        fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
+        busiest = sorted(best["hosts"].items(), key=lambda kv: -kv[1].get("requests", 0))[:6]
+        for port, _ in busiest:
+            history = best["limits"].get(port, [])
+            if history:
+                ax.step([t for t, _ in history], [limit for _, limit in history], where="post",
+                        label=f"rank {ports.index(int(port)) + 1}")
+        ax.set_xlabel("seconds")
+        ax.set_ylabel("requests in flight allowed")
+        ax.set_title(f"{m}: per-host limits of the busiest hosts")
+        ax.legend(fontsize=7, ncol=3)
+        fig.tight_layout()
+        fig.savefig(plot)
+        print(f"plot written to {plot}")
 
 
 def main() -> None:
@@ -399,7 +507,9 @@ def main() -> None:
                     help="settings of ours to run (default: ours:<--per-host>)")
     ap.add_argument("--mix", choices=("even", "zipf"), default="even")
     ap.add_argument("--zipf", type=float, default=1.0, help="Zipf exponent of the host mix")
-    ap.add_argument("--throttled", type=int, default=3, help="zipf mix: hosts that answer 429 above 2 in flight")
+    ap.add_argument("--throttled-ranks", type=int, nargs="*", default=[2, 4, 6],
+                    help="zipf mix: the hosts (ranks, 1 = the biggest) that answer 429 above 2 in flight")
+    ap.add_argument("--plot", default=None, help="write the busiest hosts' adaptive limits over time to this PNG")
     ap.add_argument("--crawl-delay-rank", type=int, default=20, help="zipf mix: the host (rank) whose robots.txt "
                                                                         "says Crawl-delay: 1 (0: none)")
     ap.add_argument("--image-size", type=int, default=256)
@@ -417,8 +527,11 @@ def main() -> None:
     i2d_python, i2d_why = img2dataset_python(args.img2dataset_python)
     variants = {}
     for spec in args.ours or [f"ours:{args.per_host}"]:
+        spec, _, concurrency = spec.partition("@")
         name, per_host, *rest = spec.split(":")
-        variants[name] = (int(per_host), rest[0] if rest else "")
+        concurrency = concurrency or ("0" if per_host == "default" else str(args.concurrency))
+        variants[name] = (per_host if per_host == "default" else str(int(per_host)), rest[0] if rest else "",
+                          concurrency)
     methods = [*(variants if args.only in (None, "ours") else []), *(["img2dataset"] if args.only in (None,
                                                                       "img2dataset") else [])]
 
@@ -428,7 +541,8 @@ def main() -> None:
         ports_file = os.path.join(tmp, "ports.json")
         budget = 3 * args.n * args.rounds * len(methods) + 10 * args.hosts
         server = mp.get_context("spawn").Process(
-            target=serve, args=(str(folder), ports_file, args.hosts, *args.latency, budget, args.mix, args.throttled,
+            target=serve, args=(str(folder), ports_file, args.hosts, *args.latency, budget, args.mix,
+                                 tuple(args.throttled_ranks),
                                  args.crawl_delay_rank),
             daemon=True)
         server.start()
@@ -451,8 +565,8 @@ def main() -> None:
                     ours = m in variants
                     if ours:  # img2dataset wants to create its folder (an existing one loses its _tmp)
                         os.makedirs(out_dir)
-                    per_host, per_host_max = variants.get(m, (args.per_host, ""))
-                    child = ["ours" if ours else m, urls_file, out_dir, str(args.concurrency), str(per_host),
+                    per_host, per_host_max, concurrency = variants.get(m, (args.per_host, "", str(args.concurrency)))
+                    child = ["ours" if ours else m, urls_file, out_dir, concurrency, str(per_host),
                              str(args.image_size), per_host_max]
                     if ours:
                         cmd = [sys.executable, __file__, "--_child", *child]
@@ -496,7 +610,9 @@ def main() -> None:
         print(f"| {m} | {ok} | {best['wall_s']:.1f} | {ok / best['wall_s']:.0f} | {per_cpu:.0f} | "
               f"{best['cpu_s'] / best['wall_s']:.2f} | {best['peak_rss_mib']:.0f} | {statuses} |")
     if args.mix == "zipf":
-        print_politeness(summary, args.throttled)
+        print_politeness(summary, args.throttled_ranks)
+        print_floors(summary, plan, args)
+        print_limits(summary, args.plot)
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "results": summary}, indent=1))
 

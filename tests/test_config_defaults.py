@@ -49,6 +49,8 @@ def test_waon_yaml_states_the_built_in_defaults():
     ({"siglip": {"min_similarity": 0.5, "max_similarity": 0.1}}, "keeps nothing"),
     ({"nsfw": ["opennsfw"]}, "mapping"),
     ({"imagequality": {}}, "unknown key"),
+    ({"download": {"per_host_start": 80}}, "per_host_start"),
+    ({"download": {"per_host": 0}}, "per_host"),
 ])
 def test_a_bad_config_is_refused_before_any_stage_runs(raw, message):
     with pytest.raises(ConfigError, match=message):

@@ -515,14 +515,15 @@ def gaps(arrivals: list[float]) -> list[float]:
     return [b - a for a, b in zip(arrivals, arrivals[1:], strict=False)]
 
 
-def test_crawl_delay_spaces_every_request_to_the_host_across_batches():
+@pytest.mark.parametrize("limits", [{}, {"per_host": 4}], ids=["adaptive (default)", "fixed"])
+def test_crawl_delay_spaces_every_request_to_the_host_across_batches(limits):
     """``Crawl-delay: 1``: the server's own log never shows two requests less than a second apart,
     robots.txt included and across two batches; another host in the same batch is not slowed."""
     delayed_routes = {"/robots.txt": send(b"User-agent: *\nCrawl-delay: 1\n", "text/plain")}
     delayed_routes.update({f"/{i}.png": send(PNG, "image/png") for i in range(3)})
     fast_routes = {f"/{i}.png": send(PNG, "image/png") for i in range(6)}
     with Server(delayed_routes) as slow, Server(fast_routes) as fast:
-        s = step(per_host=4, timeout_total=5)
+        s = step(timeout_total=5, **limits)
         t0 = time.monotonic()
         rows = s.fetch([slow.url("/0.png"), slow.url("/1.png")] + [fast.url(f"/{i}.png") for i in range(6)])
         fast_done = max(fast.arrivals) - t0
@@ -675,7 +676,7 @@ def many(handler, n: int) -> dict[str, Handler]:
 
 def test_adaptive_limit_grows_on_a_fast_clean_host():
     with Server(many(send(PNG, "image/png", delay=0.03), 60)) as srv:
-        rows = step(per_host=1, per_host_max=10, concurrency=32, respect_robots=False).fetch(
+        rows = step(per_host_start=1, per_host_max=10, concurrency=32, respect_robots=False).fetch(
             [srv.url(f"/{i}.png") for i in range(60)])
         assert all(r["status"] == "ok" for r in rows)
         assert 6 <= srv.tracker.peak <= 10  # grew from 1, never past per_host_max
@@ -689,7 +690,7 @@ def test_adaptive_limit_backs_off_a_host_that_throttles():
     more than 2 only briefly (less than one request's time, the adjustment period), and rarely."""
     host = Tolerant(tolerance=2, latency=0.03)
     with Server(many(host, 60)) as srv:
-        s = step(per_host=2, per_host_max=32, concurrency=32, retries=4, backoff_s=0.05, respect_robots=False)
+        s = step(per_host_start=2, per_host_max=32, concurrency=32, retries=4, backoff_s=0.05, respect_robots=False)
         rows = s.fetch([srv.url(f"/{i}.png") for i in range(60)])
     assert [r["status"] for r in rows] == ["ok"] * 60  # the refused ones were retried
     assert host.codes.count(429) <= 12  # one probe every few rounds, not a flood
@@ -702,10 +703,22 @@ def test_adaptive_limit_backs_off_a_host_that_throttles():
     assert fixed.codes.count(429) > 12  # a fixed cap above the tolerance keeps getting refused
 
 
+def test_default_settings_keep_a_throttling_host_at_its_tolerance():
+    """Out of the box (adaptive, starting at 4 per host) a host that tolerates 2 at a time is above its
+    tolerance only for moments shorter than one of its answers (the adjustment period), in its own log."""
+    host = Tolerant(tolerance=2, latency=0.05)
+    with Server(many(host, 80)) as srv:
+        s = DownloadImages(allow_private=True, respect_robots=False, retries=4, backoff_s=0.05)
+        rows = s.fetch([srv.url(f"/{i}.png") for i in range(80)])
+    assert [r["status"] for r in rows] == ["ok"] * 80
+    assert max(host.excursions(), default=0) < 0.05
+    assert host.codes.count(429) <= 16  # the first burst over the start of 4, then a probe now and then
+
+
 def test_adaptive_limit_pauses_a_host_for_its_retry_after():
     host = Tolerant(tolerance=1, latency=0.05, retry_after="1")
     with Server(many(host, 6)) as srv:
-        rows = step(per_host=2, per_host_max=8, retries=2, respect_robots=False).fetch(
+        rows = step(per_host_start=2, per_host_max=8, retries=2, respect_robots=False).fetch(
             [srv.url(f"/{i}.png") for i in range(6)])
     assert [r["status"] for r in rows] == ["ok"] * 6
     departures = [t for event, t, _ in host.log if event == "out"]
@@ -715,7 +728,7 @@ def test_adaptive_limit_pauses_a_host_for_its_retry_after():
 
 
 def test_latency_rise_backs_off_unless_it_is_our_own_loop_lag():
-    from waon_hf.steps.download.hosts import CLEAN, HostState
+    from waon_hf.steps.download.hosts import CLEAN, THROTTLED, HostState
 
     def after_slow_answers(lag_s: float) -> float:
         state = HostState(limit=8.0, slow_start=False)
@@ -728,6 +741,16 @@ def test_latency_rise_backs_off_unless_it_is_our_own_loop_lag():
 
     assert after_slow_answers(0.0) < 8.0  # the host got slower: cut
     assert after_slow_answers(0.4) > 8.0  # the 400 ms were this loop's: the host kept growing
+
+    started_at_4 = HostState(limit=8.0, start=4.0, slow_start=False)
+    t = time.monotonic()
+    for _ in range(5):
+        started_at_4.observe(CLEAN, t - 1, 0.1, 16, 200)
+    for i in range(20):
+        started_at_4.observe(CLEAN, t + i, 2.0, 16, 200)  # ever slower
+    assert started_at_4.limit == 4.0  # latency alone stops at the start...
+    started_at_4.observe(THROTTLED, t + 30, None, 16, 429)
+    assert started_at_4.limit == 2.0  # ...the host's own 429 goes below it
 
 
 def test_loop_lag_measures_a_blocked_loop():
@@ -788,6 +811,72 @@ def test_hosts_are_interleaved_within_a_batch():
         assert second.arrivals[0] < first.arrivals[2]  # the other host did not wait for all of the first
 
 
+def test_priority_gate_serves_the_most_work_first_and_skips_the_cancelled():
+    import asyncio
+
+    from waon_hf.steps.download.schedule import PriorityGate
+
+    async def scenario() -> tuple[list[str], int]:
+        gate, order = PriorityGate(1), []
+        await gate.acquire()  # held: everyone below queues
+
+        async def waiter(name: str, priority: float) -> None:
+            async with gate.slot(priority):
+                order.append(name)
+                await asyncio.sleep(0)
+
+        tasks = {name: asyncio.ensure_future(waiter(name, p)) for name, p in
+                 [("small", 1.0), ("big", 5.0), ("gone", 9.0), ("mid", 3.0), ("mid-later", 3.0)]}
+        await asyncio.sleep(0)
+        tasks["gone"].cancel()
+        await asyncio.sleep(0)
+        gate.release()
+        await asyncio.gather(*tasks.values(), return_exceptions=True)
+        return order, gate.inflight
+
+    order, inflight = asyncio.run(scenario())
+    assert order == ["big", "mid", "mid-later", "small"] and inflight == 0
+
+
+def test_a_big_host_is_not_queued_behind_the_small_ones():
+    """First come, first served would start the big host's second request after all ten one-URL hosts;
+    the host with the most work left goes first."""
+    import contextlib
+
+    routes = many(send(PNG, "image/png", delay=0.1), 8)
+    with contextlib.ExitStack() as stack:
+        big = stack.enter_context(Server(routes))
+        small = [stack.enter_context(Server(routes)) for _ in range(10)]
+        urls = [big.url(f"/{i}.png") for i in range(8)] + [srv.url("/0.png") for srv in small]
+        rows = step(per_host=2, concurrency=3, respect_robots=False).fetch(urls)
+    assert all(r["status"] == "ok" for r in rows)
+    assert big.arrivals[1] < sorted(srv.arrivals[0] for srv in small)[-3]
+    assert big.arrivals[3] < max(srv.arrivals[0] for srv in small)
+
+
+def test_decoding_does_not_hold_the_request_slots(monkeypatch):
+    """One global slot, a decode that takes a while: the next request goes out before the decode is done."""
+    from waon_hf.steps.download import fetcher
+
+    decodes: list[tuple[float, float]] = []
+    real = fetcher.transcode
+
+    def slow_transcode(data, opts):
+        began = time.monotonic()
+        time.sleep(0.3)
+        row = real(data, opts)
+        decodes.append((began, time.monotonic()))
+        return row
+
+    monkeypatch.setattr(fetcher, "transcode", slow_transcode)
+    with Server(many(send(PNG, "image/png"), 3)) as srv:
+        urls = [srv.url(f"/{i}.png") for i in range(3)]
+        rows = step(concurrency=1, decode_threads=2, respect_robots=False).fetch(urls)
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    first_decode_done = min(end for _, end in decodes)
+    assert srv.arrivals[1] < first_decode_done  # the slot was free while the first image decoded
+
+
 def test_per_host_outcomes_in_the_stage_stats():
     throttling = Tolerant(tolerance=1, latency=0.05)
     with Server(many(send(PNG, "image/png"), 4) | {"/gone.png": error(404), "/down.png": error(503)}) as a, \
@@ -795,7 +884,7 @@ def test_per_host_outcomes_in_the_stage_stats():
         urls = [a.url(f"/{i}.png") for i in range(4)] + [a.url("/gone.png"), a.url("/down.png")]
         urls += [b.url(f"/{i}.png") for i in range(6)]
         stats = Stats()
-        s = step(per_host=3, per_host_max=8, respect_robots=False)
+        s = step(per_host_start=3, per_host_max=8, respect_robots=False)
         s.apply(datasets.Dataset.from_dict({"url": urls}), stats)
         hosts = stats.stage("download_hosts")
         origin_a, origin_b = a.url("").rstrip("/"), b.url("").rstrip("/")

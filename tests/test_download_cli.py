@@ -5,6 +5,7 @@ from collections import Counter
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from PIL import Image
 
 from tests.http_server import Fault, serve
@@ -48,7 +49,20 @@ def test_adaptive_and_crawl_delay_flags_reach_the_download_step(tmp_path):
     from waon_hf.cli import build_parser
     from waon_hf.cli.images import _config, download_flags
 
-    args = build_parser().parse_args(["download", str(tmp_path), "-o", str(tmp_path / "o"), "--per-host", "2",
-                                      "--per-host-max", "32", "--no-crawl-delay"])
-    step = catalogue.download_job(_config(args, "download", download_flags(args)), name="x").steps[0]
-    assert (step.per_host, step.per_host_max, step.respect_crawl_delay) == (2, 32, False)
+    def step_for(*flags, config=None):
+        argv = ["download", str(tmp_path), "-o", str(tmp_path / "o"), *flags]
+        args = build_parser().parse_args(argv + (["--config", str(config)] if config else []))
+        return catalogue.download_job(_config(args, "download", download_flags(args)), name="x").steps[0]
+
+    default = step_for()
+    assert (default.per_host, default.adaptive_max(), default.respect_crawl_delay) == (None, 64, True)
+    step = step_for("--per-host-max", "32", "--no-crawl-delay")
+    assert (step.per_host, step.adaptive_max(), step.respect_crawl_delay) == (None, 32, False)
+    fixed = step_for("--per-host", "2")
+    assert (fixed.per_host, fixed.adaptive_max(), fixed.host_start()) == (2, None, 2)
+    config = tmp_path / "fixed.yaml"
+    config.write_text("download:\n  per_host: 8\n")
+    assert step_for(config=config).adaptive_max() is None  # a config's per_host is a fixed cap...
+    assert step_for("--per-host-max", "16", config=config).adaptive_max() == 16  # ...that --per-host-max lifts
+    with pytest.raises(SystemExit):
+        step_for("--per-host", "2", "--per-host-max", "32")  # one or the other

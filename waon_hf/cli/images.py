@@ -28,6 +28,8 @@ from waon_hf.cli.options import (
 )
 from waon_hf.cli.registry import command
 
+CLEARED = object()  # a flag's value meaning "set this option to None" (None itself means "not given")
+
 
 def _stage_args(p: argparse.ArgumentParser, section: str) -> None:
     p.add_argument("input", help="output folder of the previous stage (data/train-*.parquet); for download also "
@@ -42,7 +44,7 @@ def _config(args: argparse.Namespace, section: str, flags: dict):
     from waon_hf.config import BuildConfig
 
     config = BuildConfig.from_file(args.config)
-    getattr(config, section).update({k: v for k, v in flags.items() if v is not None})
+    getattr(config, section).update({k: None if v is CLEARED else v for k, v in flags.items() if v is not None})
     return config
 
 
@@ -80,10 +82,12 @@ def _download_args(p: argparse.ArgumentParser) -> None:
                    help="no, keep_ratio (smaller side), keep_ratio_largest, center_crop, border")
     p.add_argument("--concurrency", type=int_at_least(1), default=None,
                    help="requests in flight per process (default 64)")
-    p.add_argument("--per-host", type=int_at_least(1), default=None, help="requests in flight per host (default 4)")
-    p.add_argument("--per-host-max", type=int_at_least(1), default=None,
-                   help="make the per-host limit adaptive: it starts at --per-host and grows up to this while a "
-                        "host answers fast and clean, and backs off on 429/503/timeouts (default: fixed)")
+    limits = p.add_mutually_exclusive_group()
+    limits.add_argument("--per-host-max", type=int_at_least(1), default=None,
+                        help="the adaptive per-host limit's maximum: every host starts at 4 requests in flight, "
+                             "grows while it answers fast and clean and backs off on 429/503/timeouts (default 64)")
+    limits.add_argument("--per-host", type=int_at_least(1), default=None,
+                        help="a fixed cap of N requests in flight per host instead of the adaptive limit")
     p.add_argument("--no-crawl-delay", action="store_true", help="ignore robots.txt Crawl-delay (default: honoured)")
     p.add_argument("--user-agent", default=None, help="identify your crawl: 'name/1.0 (+https://your.page)'")
     p.add_argument("--warc-source", action="append", default=[],
@@ -100,7 +104,9 @@ def _download_args(p: argparse.ArgumentParser) -> None:
 def download_flags(args: argparse.Namespace) -> dict:
     """The `download:` options the flags set (None: not given, the config or the step's default holds)."""
     return {"image_size": args.image_size, "resize_mode": args.resize_mode, "concurrency": args.concurrency,
-             "per_host": args.per_host, "per_host_max": args.per_host_max, "user_agent": args.user_agent,
+             "per_host_max": args.per_host_max,
+             # --per-host-max asks for the adaptive limit, so it clears a fixed per_host set by a config
+             "per_host": CLEARED if args.per_host_max is not None else args.per_host, "user_agent": args.user_agent,
              "respect_crawl_delay": False if args.no_crawl_delay else None,
              "warc_sources": tuple(args.warc_source) or None, "offline": args.offline or None,
              "allow_private": args.allow_private or None}

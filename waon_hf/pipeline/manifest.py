@@ -38,7 +38,8 @@ HASH_MAX_BYTES = 1 << 20  # inputs this small are hashed too, so a touched but u
 REDO_KINDS = ("settings", "inputs")
 # Step options that say how fast the work is done, not what it produces: a resumed run may change them
 # (more download concurrency, scoring on a GPU) without being refused or redone.
-RUNTIME_ONLY_OPTIONS = frozenset({"concurrency", "per_host", "decode_threads", "batch_size", "device"})
+RUNTIME_ONLY_OPTIONS = frozenset({"concurrency", "per_host", "per_host_start", "per_host_max", "decode_threads",
+                                  "batch_size", "device"})
 
 
 def input_fingerprint(location: str) -> dict | None:

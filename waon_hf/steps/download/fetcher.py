@@ -24,6 +24,7 @@ from waon_hf.steps.download.guard import BlockedAddressError, GuardedResolver, i
 from waon_hf.steps.download.hosts import CLEAN, ERROR, THROTTLED, HostSlots, LoopLag, host_state
 from waon_hf.steps.download.resize import transcode
 from waon_hf.steps.download.robots import ROBOTS_CACHE_MAX, ROBOTS_MAX_BYTES, RobotsRules, x_robots_refuses
+from waon_hf.steps.download.schedule import PriorityGate
 from waon_hf.steps.download.statuses import Failure, failure_row, http_failure, retry_after_seconds, retryable
 
 if TYPE_CHECKING:
@@ -45,8 +46,12 @@ class Fetcher:
         self.token = step.agent_token()
         self.executor = executor
         self.loop = asyncio.get_running_loop()
-        self.global_slots = asyncio.Semaphore(step.concurrency)
+        self.global_slots = PriorityGate(step.concurrency)  # the host with the most work left first
+        # Bodies read but not yet decoded hold one of these: the network slots are freed when the body
+        # is in, and this bounds what waits for a decode thread (memory) when decoding is the bottleneck.
+        self.undecoded = asyncio.Semaphore(2 * step.concurrency)
         self.hosts: dict[str, HostSlots] = {}
+        self.url_hosts: dict[str, HostSlots] = {}  # the batch's URLs (see expect) -> their hosts
         self.states = step.host_states()
         self.robots = step.robots_cache()
         self.robots_pending: dict[str, asyncio.Future] = {}
@@ -63,7 +68,7 @@ class Fetcher:
                                           sock_read=step.timeout_read),
             headers={"User-Agent": step.user_agent, "Accept": "image/*,*/*;q=0.8", "Accept-Encoding": "identity"},
         )
-        if step.per_host_max is not None:  # only adaptive limits judge latencies (started last: close() stops it)
+        if step.adaptive_max() is not None:  # only adaptive limits judge latencies (started last: close() stops it)
             self.lag.start()
 
     async def close(self) -> None:
@@ -72,7 +77,22 @@ class Fetcher:
 
     # -- one URL --------------------------------------------------------------------------------
 
+    def expect(self, urls: list[str]) -> None:
+        """Count the batch's URLs per host (the hosts' ``pending``, which orders the global slots)."""
+        for url in urls:
+            with contextlib.suppress(Failure):
+                host = self.url_hosts[url] = self.host(origin(self._target(url)))
+                host.pending += 1
+
     async def download(self, url: str) -> dict[str, Any]:
+        try:
+            return await self._download(url)
+        finally:
+            host = self.url_hosts.pop(url, None)
+            if host is not None:
+                host.pending -= 1
+
+    async def _download(self, url: str) -> dict[str, Any]:
         try:
             if self.archive is not None and url in self.archive:
                 return await self.loop.run_in_executor(self.executor, self.step.from_archive, url)
@@ -110,9 +130,17 @@ class Fetcher:
             if self.step.respect_robots:
                 await self._check_robots(target)
             async with self._slot(target):
-                location, data = await self._get(target)
-                if location is None:
+                await self.undecoded.acquire()
+                try:
+                    location, data = await self._get(target)
+                except BaseException:
+                    self.undecoded.release()
+                    raise
+            try:
+                if location is None:  # decoded with the host's and the global slot already handed on
                     return await self.loop.run_in_executor(self.executor, transcode, data, self.opts)
+            finally:
+                self.undecoded.release()
             current = location
         raise Failure("too_many_redirects", f"more than {self.step.max_redirects} redirects (last: {current})")
 
@@ -139,9 +167,9 @@ class Fetcher:
         host = self.hosts.get(key)
         if host is None:
             step = self.step
-            start = step.per_host if step.per_host_max is None else min(step.per_host, step.per_host_max)
-            host = self.hosts[key] = HostSlots(host_state(self.states, key, start), step.per_host, step.per_host_rate,
-                                               step.per_host_max, step.max_backoff_s)
+            start = step.host_start()
+            host = self.hosts[key] = HostSlots(host_state(self.states, key, start), start, step.per_host_rate,
+                                               step.adaptive_max(), step.max_backoff_s)
         return host
 
     def late_error(self, url: str, deadline: float) -> str:
@@ -157,7 +185,8 @@ class Fetcher:
 
     @contextlib.asynccontextmanager
     async def _slot(self, target):
-        async with self.host(origin(target)).slot(), self.global_slots:  # the host's slot first
+        host = self.host(origin(target))
+        async with host.slot(), self.global_slots.slot(host.work_left()):  # the host's slot first
             yield
 
     async def _request(self, target, body_limit: int, check_headers: Callable | None = None, truncate: bool = False):

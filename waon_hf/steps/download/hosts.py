@@ -24,6 +24,7 @@ SMOOTHING = 0.3  # weight of a new latency sample in the moving average
 MIN_GROWTH = 1 / 8  # per clean answer, so that a big limit recovers from a cut in a few rounds
 PROBE_SLOWDOWN = 8  # growth near the last throttled limit is this many times slower
 BASELINE_CREEP = 1.01  # the baseline drifts up 1% per sample, so a host that became slower is not punished forever
+UNKNOWN_LATENCY_S = 0.2  # a host's time per request before its first answer (for scheduling only)
 
 
 @dataclasses.dataclass
@@ -31,6 +32,7 @@ class HostState:
     """One host as one step instance sees it in one process: its adaptive limit and its outcomes."""
 
     limit: float
+    start: float = 1.0  # the limit the host started at: a latency rise alone never cuts below it
     slow_start: bool = True  # grow by one per clean answer until the first sign of congestion
     smoothed_s: float | None = None  # moving average of the time to response headers
     baseline_s: float | None = None  # the lowest recent smoothed latency: the host when not loaded
@@ -51,8 +53,10 @@ class HostState:
         """Count one request's outcome and, when ``maximum`` is set (adaptive), move the limit.
 
         Grow while answers are clean and fast: by one per answer in slow start, then by ``1/limit`` (about
-        one per round of requests) but at least ``MIN_GROWTH``. Halve on a 429/503/timeout and cut by a
-        quarter when latency rises, at most once per adjustment period (only a request started after the
+        one per round of requests) but at least ``MIN_GROWTH``. Halve on a 429/503/timeout (down to 1) and
+        cut by a quarter when latency rises (never below ``start``: a latency rise may be load anywhere
+        on the path, while only the host's own answers say it wants fewer requests than we start every
+        host with), at most once per adjustment period (only a request started after the
         last decrease can cause the next one, so one burst of 429s is one decrease). Within one slot of
         the limit at which the host last throttled (429/503/timeout), growth is ``PROBE_SLOWDOWN`` times
         slower: the host is probed, not pushed. ``lag_s`` (this loop's own lateness, :class:`LoopLag`) is
@@ -79,7 +83,7 @@ class HostState:
             self.baseline_s = self.smoothed_s if self.baseline_s is None else min(
                 self.smoothed_s, self.baseline_s * BASELINE_CREEP)
             if self.smoothed_s > LATENCY_RISE * self.baseline_s + LATENCY_SLACK_S:
-                self._decrease(started, now, 0.75)
+                self._decrease(started, now, 0.75, floor=min(self.start, self.limit))
             else:
                 self.limit = min(float(maximum), self.limit + self._increment())
 
@@ -91,12 +95,13 @@ class HostState:
             step /= PROBE_SLOWDOWN  # near the limit that was throttled: probe, don't push
         return step
 
-    def _decrease(self, started: float, now: float, factor: float, throttled: bool = False) -> None:
+    def _decrease(self, started: float, now: float, factor: float, throttled: bool = False,
+                  floor: float = 1.0) -> None:
         if started <= self.decreased_at:  # in flight before the last decrease: already accounted for
             return
         if throttled:  # the host said so (a latency rise may be our own CPU): remember where
             self.ceiling = self.limit
-        self.limit = max(1.0, self.limit * factor)
+        self.limit = max(floor, self.limit * factor)
         self.slow_start = False
         self.decreased_at = now
 
@@ -118,7 +123,7 @@ def host_state(states: dict[str, HostState], key: str, start: int) -> HostState:
     if state is None:
         if len(states) >= ROBOTS_CACHE_MAX:
             del states[next(iter(states))]
-        state = states[key] = HostState(limit=float(start))
+        state = states[key] = HostState(limit=float(start), start=float(start))
     return state
 
 
@@ -208,9 +213,18 @@ class HostSlots:
         self.next_at = 0.0
         self.crawl_delay = 0.0
         self.serial = asyncio.Lock()
+        self.pending = 0  # this batch's URLs of the host not finished yet (kept by the fetcher)
 
     def limit(self) -> int:
         return self.fixed if self.maximum is None else max(1, int(self.state.limit))
+
+    def work_left(self) -> float:
+        """Seconds the host's unfinished URLs need at its present pace: the priority of its requests
+        for the global slots (``schedule.PriorityGate``)."""
+        latency = self.state.smoothed_s if self.state.smoothed_s is not None else UNKNOWN_LATENCY_S
+        if self.crawl_delay:
+            return self.pending * (self.crawl_delay + latency)
+        return self.pending * max(latency / self.limit(), self.interval)
 
     def observe(self, kind: str, started: float, latency_s: float | None, retry_after: float | None = None,
                 code: int | None = None, lag_s: float = 0.0) -> None:

@@ -62,8 +62,9 @@ class DownloadImages(MapStep):
     max_bytes: int = 20 * 1024 * 1024
     # network
     concurrency: int = 64
-    per_host: int = 4
-    per_host_max: int | None = None  # None: per_host is a fixed cap; an int: adaptive, from per_host up to this
+    per_host: int | None = None  # a fixed cap of requests in flight per host; None: the adaptive limit below
+    per_host_start: int = 4  # adaptive: every host starts at this many requests in flight...
+    per_host_max: int = 64  # ...and its limit moves between 1 and this with what the host answers
     per_host_rate: float | None = None
     timeout_connect: float = 5.0
     timeout_read: float = 10.0
@@ -96,13 +97,17 @@ class DownloadImages(MapStep):
                 raise ValueError(f"interpolation {name!r} not in {sorted(INTERPOLATIONS)}")
         if self.encode_format not in ENCODERS:
             raise ValueError(f"encode_format {self.encode_format!r} not in {sorted(ENCODERS)}")
-        for name in ("image_size", "concurrency", "per_host", "max_bytes", "max_pixels", "decode_threads"):
+        for name in ("image_size", "concurrency", "per_host_start", "per_host_max", "max_bytes", "max_pixels",
+                     "decode_threads"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
+        if self.per_host is not None and self.per_host < 1:
+            raise ValueError("per_host must be >= 1 (or None for the adaptive per-host limit)")
+        if self.per_host_start > self.per_host_max:
+            raise ValueError(f"per_host_start ({self.per_host_start}) must not exceed per_host_max "
+                             f"({self.per_host_max})")
         if self.retries < 0 or self.max_redirects < 0:
             raise ValueError("retries and max_redirects must be >= 0")
-        if self.per_host_max is not None and self.per_host_max < 1:
-            raise ValueError("per_host_max must be >= 1 (or None for a fixed per_host)")
         if not self.max_crawl_delay >= 0:
             raise ValueError("max_crawl_delay must be >= 0")
         self.warc_sources = tuple(self.warc_sources)
@@ -116,6 +121,14 @@ class DownloadImages(MapStep):
         return {"image": datasets.Image(), "status": datasets.Value("string"), "error": datasets.Value("string"),
                 "width": size, "height": size, "original_width": size, "original_height": size,
                 "sha256": datasets.Value("string")}
+
+    def adaptive_max(self) -> int | None:
+        """The adaptive per-host limit's maximum, or None when ``per_host`` fixes the limit."""
+        return self.per_host_max if self.per_host is None else None
+
+    def host_start(self) -> int:
+        """Requests in flight a host starts with (for good, when ``per_host`` is fixed)."""
+        return self.per_host_start if self.per_host is None else self.per_host
 
     def image_options(self) -> ImageOptions:
         return ImageOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ImageOptions)})
@@ -187,7 +200,7 @@ class DownloadImages(MapStep):
         """``origin -> counters`` (requests, ok, http_429, http_5xx, timeouts, latency_ms_total, answered,
         final_limit) of the ``top`` hosts with the most requests in this process since the last ``apply``."""
         busiest = sorted((kv for kv in self.host_states().items() if kv[1].requests), key=lambda kv: -kv[1].requests)
-        return {key: state.outcomes(self.per_host if self.per_host_max is None else max(1, int(state.limit)))
+        return {key: state.outcomes(self.per_host if self.per_host is not None else max(1, int(state.limit)))
                 for key, state in busiest[:top]}
 
     def report_hosts(self, stats: Stats | None, stage: str) -> None:
@@ -213,6 +226,7 @@ class DownloadImages(MapStep):
         try:
             fetcher = Fetcher(self, executor)
             try:
+                fetcher.expect(unique)
                 tasks = {url: asyncio.ensure_future(fetcher.download(url)) for url in interleaved_by_host(unique)}
                 done, pending = await asyncio.wait(tasks.values(), timeout=deadline)
                 # Cancel stragglers, and robots.txt fetches nobody waits for any more (left running,
