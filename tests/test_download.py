@@ -77,6 +77,7 @@ class Server:
 
         class Quiet(ThreadingHTTPServer):
             daemon_threads = True
+            request_queue_size = 128  # socketserver's 5 drops a burst of new connections (a 1 s SYN retry)
 
             def handle_error(self, request, client_address):  # clients hanging up on slow answers
                 pass
@@ -678,7 +679,7 @@ def test_adaptive_limit_grows_on_a_fast_clean_host():
     with Server(many(send(PNG, "image/png", delay=0.03), 60)) as srv:
         rows = step(per_host_start=1, per_host_max=10, concurrency=32, respect_robots=False).fetch(
             [srv.url(f"/{i}.png") for i in range(60)])
-        assert all(r["status"] == "ok" for r in rows)
+        assert all(r["status"] == "ok" for r in rows), [(r["status"], r["error"]) for r in rows if r["status"] != "ok"]
         assert 6 <= srv.tracker.peak <= 10  # grew from 1, never past per_host_max
     with Server(many(send(PNG, "image/png", delay=0.03), 10)) as srv:
         step(per_host=1, concurrency=32, respect_robots=False).fetch([srv.url(f"/{i}.png") for i in range(10)])
